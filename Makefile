@@ -1,0 +1,39 @@
+# BeatGAN: two commands. `make run` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= data/open_loops
+OUT    ?= outputs
+
+.PHONY: run test test-fast lab setup system-deps corpus clean
+
+# The venv is (re)installed when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+setup: system-deps $(STAMP)
+
+corpus: setup
+	@test -f $(DATA)/CREDITS || $(VENV)/bin/beatgan render-loops -o $(DATA)
+
+run: setup corpus
+	$(PY) scripts/main_job.py --data $(DATA) --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -ra
+
+test-fast: setup
+	$(PY) -m pytest -ra -m "not slow"
+
+lab: setup
+	$(VENV)/bin/jupyter lab beat_gan.ipynb
+
+clean:
+	rm -rf $(OUT) data/open_loops .pytest_cache
