@@ -1,0 +1,105 @@
+"""Shared fixtures: a real drum recording for tests that need realistic audio.
+
+Other test modules use ``drum_recording`` and ``drum_recording_path``; keep the names.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# The amen break from Debian's sonic-pi-samples (CC0); the CI installs that package.
+DRUM_RECORDING = Path("/usr/share/sonic-pi/samples/loop_amen.flac")
+DRUM_SECONDS = 2.0  # at most this much is read (the amen loop lasts 1.75 s)
+SYNTH_RATE = 44100  # Hz, rate of the stand-in signal
+
+
+def synth_drums(rate: int = SYNTH_RATE, seconds: float = DRUM_SECONDS, *, seed: int = 0) -> np.ndarray:
+    """A drum-like stand-in for the real recording, used only when it is missing.
+
+    Parameters
+    ----------
+    rate : int
+        Sample rate in Hz.
+    seconds : float
+        Length in seconds.
+    seed : int, keyword-only
+        Seed of the noise, so the signal is repeatable.
+
+    Returns
+    -------
+    numpy.ndarray, shape (round(rate * seconds), 2), float64
+        Kicks (decaying 110 -> 45 Hz sine), snares (decaying noise bursts) and hi-hats
+        (differenced noise) at 120 bpm, panned differently per channel, peak 0.9.
+    """
+    rng = np.random.default_rng(seed)
+    frames = int(round(rate * seconds))
+    out = np.zeros((frames, 2))
+    t = np.arange(int(0.3 * rate)) / rate  # one 0.3 s hit
+    kick = np.sin(2 * np.pi * (45 * t + 65 * (1 - np.exp(-t / 0.03)) * 0.03)) * np.exp(-t / 0.08)
+    beat = int(0.5 * rate)  # 120 bpm
+    for start in range(0, frames, beat // 2):
+        n = min(len(t), frames - start)
+        hit = np.diff(rng.standard_normal(n + 1)) * 0.15 * np.exp(-t[:n] / 0.02)  # hi-hat
+        if start % (2 * beat) == 0:
+            hit = hit + kick[:n]
+        elif start % beat == 0:
+            hit = hit + rng.standard_normal(n) * 0.6 * np.exp(-t[:n] / 0.06)  # snare
+        pan = rng.uniform(0.6, 1.0, size=2)
+        out[start:start + n] += hit[:, None] * pan
+    return 0.9 * out / np.max(np.abs(out))
+
+
+@pytest.fixture(scope="session")
+def drum_recording_path() -> Path | None:
+    """Path of the real drum recording (a FLAC file), or None where it is not installed."""
+    return DRUM_RECORDING if DRUM_RECORDING.is_file() else None
+
+
+def load_drum_recording(path: Path | None) -> tuple[int, np.ndarray]:
+    """Read the first :data:`DRUM_SECONDS` of a recording, or synthesize drums if ``path`` is None.
+
+    Parameters
+    ----------
+    path : pathlib.Path or None
+        An audio file soundfile can read; None means the recording is missing, which
+        gives :func:`synth_drums` at :data:`SYNTH_RATE` and a ``UserWarning``.
+
+    Returns
+    -------
+    rate : int
+        Sample rate in Hz.
+    data : numpy.ndarray, shape (frames, 2), float64, read-only
+        Mono is duplicated to two channels; channels beyond two are dropped.
+    """
+    if path is None:
+        warnings.warn(f"real drum recording {DRUM_RECORDING} is missing (install the Debian "
+                      "package sonic-pi-samples); using a synthetic drum-like signal instead",
+                      stacklevel=2)
+        rate, data = SYNTH_RATE, synth_drums()
+    else:
+        import soundfile
+
+        with soundfile.SoundFile(path) as f:
+            rate = f.samplerate
+            data = f.read(int(DRUM_SECONDS * rate), dtype="float64", always_2d=True)
+        if data.shape[1] == 1:
+            data = np.repeat(data, 2, axis=1)
+        data = np.ascontiguousarray(data[:, :2])
+    data.flags.writeable = False
+    return rate, data
+
+
+@pytest.fixture(scope="session")
+def drum_recording(drum_recording_path) -> tuple[int, np.ndarray]:
+    """``(rate, data)``: the first ~2 s of a real drum recording.
+
+    ``data`` is float64 of shape (frames, 2) in [-1, 1], read with soundfile from
+    :data:`DRUM_RECORDING`; it is read-only because the fixture is shared by the whole
+    session (copy it before changing it). Where the recording is missing, a synthetic
+    drum-like signal at 44.1 kHz stands in and a warning says so.
+    """
+    return load_drum_recording(drum_recording_path)

@@ -1,0 +1,542 @@
+"""Tests of wavfile24: agreement with libsndfile on real drums, writing, errors, fuzzing."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import wavfile24
+from wavfile24 import WavFileError
+
+SUBTYPE_BITS = {"PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+PCM_SUBTYPE = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}
+GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+
+
+# ---------------------------------------------------------------- building files by hand
+def chunk(cid: bytes, body: bytes, size: int | None = None) -> bytes:
+    """A RIFF chunk with its pad byte; ``size`` overrides the size field."""
+    return cid + struct.pack("<I", len(body) if size is None else size) + body + b"\0" * (len(body) & 1)
+
+
+def fmt_chunk(tag=1, channels=1, rate=44100, bits=16, *, block_align=None, sub=None, extra=b""):
+    """A fmt chunk; ``sub`` makes it WAVE_FORMAT_EXTENSIBLE with that sub-format code."""
+    align = channels * bits // 8 if block_align is None else block_align
+    body = struct.pack("<HHIIHH", 0xFFFE if sub is not None else tag, channels, rate,
+                       rate * align, align, bits)
+    if sub is not None:
+        guid = sub if isinstance(sub, bytes) else struct.pack("<H", sub) + GUID_TAIL
+        body += struct.pack("<HHI", 22, bits, 0) + guid
+    return chunk(b"fmt ", body + extra)
+
+
+def riff(*chunks: bytes, size: int | None = None, magic=b"RIFF", form=b"WAVE") -> bytes:
+    body = form + b"".join(chunks)
+    return magic + struct.pack("<I", len(body) if size is None else size) + body
+
+
+def pcm_bytes(codes: np.ndarray, bits: int) -> bytes:
+    """Signed integer codes -> little-endian stored bytes (8-bit stored unsigned)."""
+    codes = np.asarray(codes, np.int64).reshape(-1)
+    if bits == 8:
+        return (codes + 128).astype(np.uint8).tobytes()
+    if bits == 24:
+        return codes.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return codes.astype({16: "<i2", 32: "<i4"}[bits]).tobytes()
+
+
+def quantize(x: np.ndarray, bits: int) -> np.ndarray:
+    """The codes ``write`` must produce for floats ``x``: rint, then clip, no wraparound."""
+    top = 2 ** (bits - 1)
+    return np.clip(np.rint(np.asarray(x, np.float64) * top), -top, top - 1).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def drums(drum_recording):
+    """(rate, {channels: float64 (frames, channels)}) made from the real recording."""
+    rate, stereo = drum_recording
+    left, right = stereo[:, 0], stereo[:, 1]
+    six = np.stack([left, right, 0.5 * (left + right), -0.7 * right, 0.5 * (left - right),
+                    left[::-1]], axis=1)
+    return rate, {1: stereo.mean(axis=1, keepdims=True), 2: np.array(stereo), 6: six}
+
+
+# ---------------------------------------------------------------- agreement with libsndfile
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("subtype", list(SUBTYPE_BITS))
+def test_read_matches_libsndfile(tmp_path, drums, subtype, channels, container):
+    rate, signals = drums
+    path = tmp_path / f"drums_{subtype}_{channels}_{container}.wav"
+    sf.write(path, signals[channels], rate, format=container, subtype=subtype)
+    expected, expected_rate = sf.read(path, dtype="float64", always_2d=True)
+
+    got_rate, got, bits = wavfile24.read(path, dtype="float64")
+    meta = wavfile24.info(path)
+    assert (got_rate, bits, got.dtype, got.shape) == (expected_rate, SUBTYPE_BITS[subtype],
+                                                     np.float64, expected.shape)
+    assert meta == wavfile24.WavInfo(rate, channels, bits, len(expected),
+                                     "float" if subtype in ("FLOAT", "DOUBLE") else "pcm",
+                                     container == "WAVEX")
+    assert np.abs(got).max() > 0.1  # real audio, not silence
+    if subtype == "PCM_32":
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2.0**-31)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+    _, got32, _ = wavfile24.read(path)  # default float32
+    assert got32.dtype == np.float32
+    if subtype in ("PCM_32", "DOUBLE"):
+        np.testing.assert_allclose(got32, expected, rtol=0, atol=2.0**-24)
+    else:  # 8/16/24-bit codes and float32 samples are exact in float32
+        np.testing.assert_array_equal(got32, sf.read(path, dtype="float32", always_2d=True)[0])
+
+    if meta.format == "pcm":  # libsndfile's int32 is left-justified: ours shifted up
+        _, codes, _ = wavfile24.read(path, dtype="int32")
+        assert codes.dtype == np.int32
+        np.testing.assert_array_equal(codes.astype(np.int64) << (32 - bits),
+                                      sf.read(path, dtype="int32", always_2d=True)[0])
+    else:
+        with pytest.raises(WavFileError, match=path.name):
+            wavfile24.read(path, dtype="int32")
+
+
+def _layouts(fmt: bytes, data: bytes, block_align: int = 1) -> dict[str, tuple[bytes, bool]]:
+    """Hand-made files holding ``data``: name -> (bytes, libsndfile can read it)."""
+    info_list = chunk(b"LIST", b"INFOICMT" + struct.pack("<I", 5) + b"amen\0")
+    cue = chunk(b"cue ", struct.pack("<II", 1, 1) + b"\0" * 20)
+    fact = chunk(b"fact", struct.pack("<I", 0))
+    return {
+        "plain": (riff(fmt, chunk(b"data", data)), True),
+        "list_cue_fact_first": (riff(info_list, fmt, fact, cue, chunk(b"data", data), info_list), True),
+        "odd_chunk_with_pad": (riff(fmt, chunk(b"junk", b"abc"), chunk(b"data", data)), True),
+        "odd_chunk_pad_missing": (riff(fmt, chunk(b"junk", b"abc")[:-1], cue,
+                                       chunk(b"data", data)), False),
+        "odd_list_pad_missing_before_fmt": (riff(info_list[:-1], fmt, chunk(b"data", data)), False),
+        "data_before_fmt": (riff(chunk(b"data", data), fmt), False),
+        "data_before_fmt_and_list": (riff(cue, chunk(b"data", data), info_list, fmt), False),
+        "riff_size_ffffffff": (riff(fmt, chunk(b"data", data), size=0xFFFFFFFF), True),
+        "riff_size_zero": (riff(fmt, chunk(b"data", data), size=0), True),
+        "riff_size_short": (riff(fmt, chunk(b"data", data), size=20), True),
+        "trailing_garbage": (riff(fmt, chunk(b"data", data)) + b"\xff" * 13, True),
+        "pad_missing_at_eof": (riff(fmt, chunk(b"data", data))[:12 + len(fmt) + 8 + len(data)],
+                               True),
+        # bytes short of a whole frame are dropped, as libsndfile does
+        "partial_trailing_frame": (riff(fmt, chunk(b"data", data + b"\x01" * (block_align - 1))),
+                                   True),
+    }
+
+
+HAND_FORMATS = [(8, 1, None), (16, 2, None), (24, 1, None), (24, 2, 1), (32, 6, None),
+                (24, 3, 1)]
+
+
+@pytest.mark.parametrize("bits, channels, sub", HAND_FORMATS)
+@pytest.mark.parametrize("layout", list(_layouts(b"", b"")))
+def test_read_hand_made_layouts(tmp_path, drums, layout, bits, channels, sub):
+    rate, signals = drums
+    x = signals[2 if channels < 6 else 6][1000:1301]  # 301 frames: odd data sizes for 8/24-bit
+    x = np.concatenate([x, x[:, :1]], axis=1)[:, :channels] if channels == 3 else x[:, :channels]
+    codes = quantize(x, bits)
+    fmt = fmt_chunk(1, channels, rate, bits, sub=sub)
+    content, libsndfile_reads = _layouts(fmt, pcm_bytes(codes, bits), channels * bits // 8)[layout]
+    path = tmp_path / f"{layout}.wav"
+    path.write_bytes(content)
+
+    _, got, got_bits = wavfile24.read(path, dtype="int32")
+    assert got_bits == bits
+    np.testing.assert_array_equal(got, codes)
+    _, scaled, _ = wavfile24.read(path, dtype="float64")
+    np.testing.assert_array_equal(scaled, codes / 2.0 ** (bits - 1))
+    if libsndfile_reads:
+        np.testing.assert_array_equal(scaled, sf.read(path, dtype="float64", always_2d=True)[0])
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_read_hand_made_float(tmp_path, drums, bits):
+    x = drums[1][2][:257] * 1.5  # float files keep values beyond [-1, 1]
+    stored = x.astype("<f4" if bits == 32 else "<f8")
+    fmt = fmt_chunk(3, 2, 48000, bits, extra=b"\0\0")
+    path = tmp_path / "float.wav"
+    path.write_bytes(riff(chunk(b"data", stored.tobytes()), chunk(b"fact", b"\1\0\0\0"), fmt))
+    rate, got, got_bits = wavfile24.read(path, dtype="float64")
+    assert (rate, got_bits) == (48000, bits)
+    np.testing.assert_array_equal(got, stored.astype(np.float64))
+
+
+def test_empty_data_chunk(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(riff(fmt_chunk(1, 2, 8000, 16), chunk(b"data", b"")))
+    rate, data, bits = wavfile24.read(path)
+    assert (rate, data.shape, data.dtype, bits) == (8000, (0, 2), np.float32, 16)
+
+
+# ---------------------------------------------------------------- writing
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("bits, fmt", [(8, "pcm"), (16, "pcm"), (24, "pcm"), (32, "pcm"),
+                                       (32, "float"), (64, "float")])
+def test_write_reads_back_in_both_readers(tmp_path, drums, bits, fmt, channels):
+    rate, signals = drums
+    x = signals[channels] * 1.2  # drive some samples past full scale
+    path = tmp_path / "out.wav"
+    wavfile24.write(path, rate, x, bits=bits, fmt=fmt)
+
+    _, ours, got_bits = wavfile24.read(path, dtype="float64")
+    theirs, their_rate = sf.read(path, dtype="float64", always_2d=True)
+    assert (their_rate, got_bits, ours.shape) == (rate, bits, x.shape)
+    data_size = x.size * bits // 8  # header: RIFF 12 + fmt 24 (float: 26 + fact 12) + data 8
+    assert path.stat().st_size == (44 if fmt == "pcm" else 58) + data_size + data_size % 2
+    np.testing.assert_array_equal(ours, theirs)
+    if fmt == "pcm":
+        assert sf.info(path).subtype == PCM_SUBTYPE[bits]
+        np.testing.assert_array_equal(ours, quantize(x, bits) / 2.0 ** (bits - 1))
+        # read -> write -> read is lossless
+        again = tmp_path / "again.wav"
+        wavfile24.write(again, rate, wavfile24.read(path, dtype="float64")[1], bits=bits)
+        assert again.read_bytes() == path.read_bytes()
+    else:
+        assert sf.info(path).subtype == {32: "FLOAT", 64: "DOUBLE"}[bits]
+        np.testing.assert_array_equal(ours, x.astype("<f4" if bits == 32 else "<f8"))
+        assert b"fact" in path.read_bytes()[:80]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+def test_write_full_scale_never_wraps(tmp_path, bits):
+    top = 2 ** (bits - 1)
+    x = np.array([1.0, 1.0 + 1e-12, 1.5, 1e30, np.nextafter(1.0, 0), -1.0, -1.5, -1e30,
+                  0.5 / top, -0.5 / top, 0.0], dtype=np.float64)
+    path = tmp_path / "full_scale.wav"
+    for data in (x, x.astype(np.float32)):
+        wavfile24.write(path, 44100, data, bits=bits)
+        codes = wavfile24.read(path, dtype="int32")[1][:, 0]
+        # np.rint rounds half to even: +-0.5 LSB -> 0
+        assert codes.tolist() == [top - 1] * 5 + [-top] * 3 + [0, 0, 0]
+        theirs = sf.read(path, dtype="float64")[0]
+        assert (theirs[:5] > 0).all() and (theirs[5:8] < 0).all()
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+def test_write_integer_codes_as_is(tmp_path, bits):
+    top = 2 ** (bits - 1)
+    codes = np.array([[-top, top - 1], [0, 1], [-1, 12]], dtype=np.int64)
+    path = tmp_path / "ints.wav"
+    wavfile24.write(path, 8000, codes, bits=bits)
+    np.testing.assert_array_equal(wavfile24.read(path, dtype="int32")[1], codes)
+    for bad in (top, -top - 1):
+        with pytest.raises(WavFileError, match="outside the"):
+            wavfile24.write(path, 8000, np.array([0, bad]), bits=bits)
+
+
+def test_write_mono_1d_and_permissions(tmp_path):
+    path = tmp_path / "mono.wav"
+    wavfile24.write(str(path), 22050, np.linspace(-1, 1, 101))
+    rate, data, bits = wavfile24.read(path)
+    assert (rate, data.shape, bits) == (22050, (101, 1), 24)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+BAD_WRITES = {
+    "rate zero": dict(rate=0), "rate negative": dict(rate=-44100),
+    "rate float": dict(rate=44100.0), "rate bool": dict(rate=True), "rate str": dict(rate="44100"),
+    "no channels": dict(data=np.zeros((10, 0))), "3-d data": dict(data=np.zeros((4, 2, 2))),
+    "scalar data": dict(data=np.float64(0.5)), "complex": dict(data=np.zeros(4, complex)),
+    "bool data": dict(data=np.zeros(4, bool)), "strings": dict(data=["a", "b"]),
+    "nan": dict(data=np.array([0.0, np.nan])), "inf": dict(data=np.array([np.inf, 0.0])),
+    "bits 12": dict(bits=12), "bits 24.0": dict(bits=24.0), "float 16": dict(bits=16, fmt="float"),
+    "fmt alaw": dict(fmt="alaw"), "int as float": dict(data=np.arange(4), bits=32, fmt="float"),
+    "beyond float32": dict(data=np.array([1e39]), bits=32, fmt="float"),
+    "too many channels": dict(data=np.zeros((2, 30000)), bits=24),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_WRITES))
+def test_write_rejects_bad_arguments_and_keeps_old_file(tmp_path, case):
+    path = tmp_path / "keep.wav"
+    wavfile24.write(path, 8000, np.zeros(3), bits=16)
+    before = path.read_bytes()
+    kwargs = dict(rate=8000, data=np.zeros((5, 2)), bits=24, fmt="pcm") | BAD_WRITES[case]
+    with pytest.raises(WavFileError, match="keep.wav"):
+        wavfile24.write(path, kwargs.pop("rate"), kwargs.pop("data"), **kwargs)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.wav"]
+
+
+def test_write_failure_midway_leaves_no_trace(tmp_path, monkeypatch):
+    path = tmp_path / "keep.wav"
+    wavfile24.write(path, 8000, np.zeros(3), bits=16)
+    before = path.read_bytes()
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(wavfile24, "_encode_block", broken)
+    with pytest.raises(OSError, match="disk full"):
+        wavfile24.write(path, 8000, np.ones(10) * 0.5)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.wav"]
+
+
+# ---------------------------------------------------------------- malformed files
+F16 = fmt_chunk(1, 1, 8000, 16)
+D16 = chunk(b"data", b"\1\0" * 8)
+AMBISONIC_GUID = bytes.fromhex("010000002107d3118644c8c1ca000000")
+MALFORMED = {
+    "empty": (b"", "truncated header"),
+    "riff_only": (b"RIFF\x10\0\0\0", "truncated header"),
+    "not_riff": (b"OggS" + bytes(100), "not a RIFF/WAVE file"),
+    "riff_avi": (riff(F16, D16, form=b"AVI "), "not a RIFF/WAVE file"),
+    "rf64": (riff(F16, D16, magic=b"RF64"), "RF64.* unsupported"),
+    "rifx": (riff(F16, D16, magic=b"RIFX"), "RIFX.* unsupported"),
+    "no_fmt": (riff(D16), "no fmt chunk"),
+    "no_fmt_list_overruns": (riff(D16, chunk(b"LIST", b"ab", size=99)), "no fmt chunk.*LIST"),
+    "no_data": (riff(F16), "no data chunk"),
+    "no_data_stray_bytes": (riff(F16) + b"data\x01", "no data chunk.*5 stray bytes"),
+    "no_data_list_overruns": (riff(F16, chunk(b"LIST", b"ab", size=0xFFFFFFF0)),
+                              "no data chunk.*LIST"),
+    "data_past_eof": (riff(F16, chunk(b"data", b"\0" * 8, size=100)), "data size past the end"),
+    "data_size_ffffffff": (riff(F16, chunk(b"data", b"\0" * 8, size=0xFFFFFFFF)),
+                           "data size past the end"),
+    "data_past_eof_before_fmt": (riff(chunk(b"data", b"\0\0", size=1 << 31), F16),
+                                 "data size past the end"),
+    "fmt_truncated": (riff(chunk(b"fmt ", b"\1\0\1\0", size=16)), "truncated fmt chunk"),
+    "fmt_short": (riff(chunk(b"fmt ", b"\1\0\1\0\x40\x1f\0\0"), D16),
+                  "truncated header: fmt chunk has 8 bytes"),
+    "zero_channels": (riff(fmt_chunk(1, 0, 8000, 16), D16), "zero channels"),
+    "zero_rate": (riff(fmt_chunk(1, 1, 0, 16), D16), "zero sample rate"),
+    "block_align": (riff(fmt_chunk(1, 2, 8000, 16, block_align=2), D16), "block align 2 .*expected 4"),
+    "bits_12": (riff(fmt_chunk(1, 1, 8000, 12, block_align=2), D16), "bits per sample 12"),
+    "bits_0": (riff(fmt_chunk(1, 1, 8000, 0, block_align=0), D16), "bits per sample 0"),
+    "pcm_64": (riff(fmt_chunk(1, 1, 8000, 64), D16), "bits per sample 64 for pcm"),
+    "float_16": (riff(fmt_chunk(3, 1, 8000, 16), D16), "bits per sample 16 for float"),
+    "adpcm": (riff(fmt_chunk(2, 1, 8000, 4, block_align=256), D16), "format code 0x0002 ADPCM"),
+    "ima_adpcm": (riff(fmt_chunk(0x11, 1, 8000, 4, block_align=256), D16), "0x0011 IMA ADPCM"),
+    "mu_law": (riff(fmt_chunk(7, 1, 8000, 8), D16), "format code 0x0007 mu-law"),
+    "mp3": (riff(fmt_chunk(0x55, 2, 44100, 0, block_align=1), D16), "0x0055 MPEG Layer III"),
+    "unknown_code": (riff(fmt_chunk(0x1234, 1, 8000, 16), D16), r"0x1234 \(unknown\)"),
+    "extensible_adpcm": (riff(fmt_chunk(bits=16, sub=2), D16), "format code 0x0002 ADPCM"),
+    "extensible_guid": (riff(fmt_chunk(bits=16, sub=AMBISONIC_GUID), D16),
+                        r"sub-format GUID \{00000001-0721-11d3-8644-c8c1ca000000\}"),
+    "extensible_short": (riff(chunk(b"fmt ", struct.pack("<HHIIHH", 0xFFFE, 1, 8000, 16000, 2, 16)),
+                              D16), "EXTENSIBLE fmt chunk has 16 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_file_raises_named_error(tmp_path, case):
+    content, problem = MALFORMED[case]
+    path = tmp_path / f"bad_{case}.wav"
+    path.write_bytes(content)
+    for call in (wavfile24.info, wavfile24.read):
+        with pytest.raises(WavFileError, match=problem) as caught:
+            call(path)
+        assert isinstance(caught.value, ValueError)
+        assert str(caught.value).startswith(str(path) + ": ")
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint8", "float16", int, "nonsense", None])
+def test_read_rejects_bad_dtype(tmp_path, dtype):
+    path = tmp_path / "ok.wav"
+    path.write_bytes(riff(F16, D16))
+    with pytest.raises(WavFileError, match="dtype="):
+        wavfile24.read(path, dtype=dtype)
+    for good in ("float32", np.float64, "<i4", np.dtype("float64")):
+        assert wavfile24.read(path, dtype=good)[1].dtype == np.dtype(good)
+
+
+def test_lying_sizes_allocate_nothing_large(tmp_path):
+    path = tmp_path / "liar.wav"
+    liars = [riff(F16, chunk(b"data", b"\0" * 8, size=0xFFFFFFF0)),
+             riff(fmt_chunk(3, 8191, 8000, 64), chunk(b"data", b"\0" * 8, size=0x7FFFFFFF)),
+             riff(chunk(b"fmt ", b"\1\0" * 8, size=0xFFFFFFFF), D16),
+             riff(F16, chunk(b"LIST", b"", size=0xFFFFFFFE), D16)]
+    tracemalloc.start()
+    try:
+        for content in liars:
+            path.write_bytes(content)
+            with pytest.raises(WavFileError, match="liar.wav"):
+                wavfile24.read(path, dtype="float64")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+# ---------------------------------------------------------------- fuzzing
+@pytest.fixture(scope="module")
+def fuzz_bases(drums):
+    """Small valid files (63 frames) in every format, written by libsndfile and by hand."""
+    rate, signals = drums
+    bases = []
+    for subtype, container, channels in [("PCM_U8", "WAV", 1), ("PCM_16", "WAV", 2),
+                                         ("PCM_24", "WAVEX", 6), ("PCM_32", "WAV", 2),
+                                         ("FLOAT", "WAV", 2), ("DOUBLE", "WAVEX", 1)]:
+        buffer = io.BytesIO()
+        sf.write(buffer, signals[channels][5000:5063], rate, format=container, subtype=subtype)
+        bases.append(buffer.getvalue())
+    codes = quantize(signals[2][7000:7063], 24)
+    layouts = _layouts(fmt_chunk(1, 2, rate, 24, sub=1), pcm_bytes(codes, 24), 6)
+    bases += [layouts["data_before_fmt_and_list"][0], layouts["list_cue_fact_first"][0]]
+    return bases
+
+
+def _fields(content: bytes) -> tuple[list[int], list[int]]:
+    """Offsets of the 32-bit size fields and of the fmt chunk's fields in a valid file."""
+    sizes, fmt_fields, pos = [4], [], 12
+    while pos + 8 <= len(content):
+        length = struct.unpack_from("<I", content, pos + 4)[0]
+        sizes.append(pos + 4)
+        if content[pos:pos + 4] == b"fmt ":
+            fmt_fields = [pos + 8 + k for k in (0, 2, 4, 12, 14, 24)]
+        pos += 8 + length + (length & 1)
+    return sizes, fmt_fields
+
+
+SPECIAL_U32 = [0, 1, 7, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
+SPECIAL_U16 = [0, 1, 2, 3, 4, 7, 8, 12, 24, 32, 64, 0x7FFF, 0xFFFE, 0xFFFF]
+
+
+def _mutate(content: bytes, ops, rng_bytes) -> bytes:
+    """Apply ``ops``: a list of (op, position, value) with op in 0..5."""
+    b = bytearray(content)
+    sizes, fmt_fields = _fields(content)
+    for op, pos, value in ops:
+        if op == 0 and b:  # flip one bit, mostly in the header where it matters
+            at = pos % min(len(b), 96 if value % 2 else len(b))
+            b[at] ^= 1 << (value % 8)
+        elif op == 1:  # truncate
+            del b[pos % (len(b) + 1):]
+        elif op == 2:  # insert junk
+            at = pos % (len(b) + 1)
+            b[at:at] = rng_bytes(1 + value % 15)
+        elif op == 3:  # set a size field to something huge, tiny or wrong
+            at = sizes[pos % len(sizes)]
+            new = SPECIAL_U32[value % len(SPECIAL_U32)] if value % 3 else value + len(b)
+            b[at:at + 4] = struct.pack("<I", new & 0xFFFFFFFF)
+        elif op == 4:  # delete a range
+            at = pos % (len(b) + 1)
+            del b[at:at + 1 + value % 64]
+        elif op == 5 and fmt_fields:  # set a fmt field (format, channels, rate, align, bits)
+            at = fmt_fields[pos % len(fmt_fields)]
+            b[at:at + 2] = struct.pack("<H", SPECIAL_U16[value % len(SPECIAL_U16)]
+                                       if value % 4 else value & 0xFFFF)
+    return bytes(b)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """(path, put): ``put(content)`` rewrites the file at ``path`` in place.
+
+    Overwriting through one open descriptor, then cutting to length, keeps thousands
+    of cases fast: truncating to zero (as ``write_bytes`` does) frees the file's block,
+    and ext4 then flushes or discards it, milliseconds per case.
+    """
+    path = tmp_path / "fuzz.wav"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def put(content: bytes) -> None:
+        os.pwrite(fd, content, 0)
+        os.ftruncate(fd, len(content))
+
+    yield path, put
+    os.close(fd)
+
+
+def _check_read(scratch, content: bytes, dtype: str) -> bool:
+    """Read mutated ``content``: a WavFileError naming the file, or a consistent result."""
+    path, put = scratch
+    put(content)
+    try:
+        meta = wavfile24.info(path)
+        rate, data, bits = wavfile24.read(path, dtype=dtype)
+    except WavFileError as error:
+        assert str(path) in str(error)
+        return False
+    assert rate == meta.rate > 0 and bits == meta.bits and meta.channels >= 1
+    assert data.shape == (meta.frames, meta.channels) and data.dtype == np.dtype(dtype)
+    assert data.size * bits // 8 <= len(content)
+    if meta.format == "pcm" and data.size:
+        top = 2 ** (bits - 1) if dtype == "int32" else 1
+        assert -top <= data.min() and data.max() < top
+    return True
+
+
+@pytest.mark.timeout(60)
+def test_fuzz_seeded_mutations(scratch, fuzz_bases):
+    rng = np.random.default_rng(20240601)
+    outcomes = []
+    for case in range(10000):
+        base = fuzz_bases[case % len(fuzz_bases)]
+        ops = [(int(rng.integers(6)), int(rng.integers(1 << 30)), int(rng.integers(1 << 32)))
+               for _ in range(int(rng.integers(1, 4)))]
+        dtype = ("float32", "float64", "int32")[case % 3]
+        outcomes.append(_check_read(scratch, _mutate(base, ops, rng.bytes), dtype))
+    # both paths are exercised: many mutations still read, many are rejected
+    assert 1000 < sum(outcomes) < 9000
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, 7), dtype=st.sampled_from(["float32", "float64", "int32"]),
+       ops=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 1 << 30), st.integers(0, (1 << 32) - 1)),
+                    min_size=1, max_size=4),
+       junk=st.binary(min_size=16, max_size=16))
+def test_fuzz_hypothesis_mutations(scratch, fuzz_bases, index, dtype, ops, junk):
+    content = _mutate(fuzz_bases[index % len(fuzz_bases)], ops, lambda n: junk[:n])
+    _check_read(scratch, content, dtype)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=24),
+                    elements=st.floats(-3, 3, allow_nan=False)),
+       bits=st.sampled_from([8, 16, 24, 32]))
+def test_hypothesis_write_read_round_trip(tmp_path, x, bits):
+    path = tmp_path / "round.wav"
+    wavfile24.write(path, 48000, x, bits=bits)
+    expected = quantize(x.reshape(len(x), -1), bits)
+    np.testing.assert_array_equal(wavfile24.read(path, dtype="int32")[1], expected)
+    np.testing.assert_array_equal(wavfile24.read(path, dtype="float64")[1],
+                                  sf.read(path, dtype="float64", always_2d=True)[0])
+
+
+def test_extensible_valid_bits_scaled_by_container_like_libsndfile(tmp_path):
+    codes = np.array([1 << 22, -(1 << 23), 5 << 4])
+    body = fmt_chunk(bits=24, sub=1)
+    body = body[:26] + struct.pack("<H", 20) + body[28:]  # wValidBitsPerSample = 20
+    path = tmp_path / "valid20.wav"
+    path.write_bytes(riff(body, chunk(b"data", pcm_bytes(codes, 24))))
+    _, got, bits = wavfile24.read(path, dtype="float64")
+    assert bits == 24
+    np.testing.assert_array_equal(got, sf.read(path, dtype="float64", always_2d=True)[0])
+    np.testing.assert_array_equal(got[:, 0], codes / 2.0**23)
+
+
+# ---------------------------------------------------------------- the shared fixtures
+def test_drum_recording_fixture(drum_recording, drum_recording_path):
+    rate, data = drum_recording
+    assert rate > 0 and data.dtype == np.float64 and data.ndim == 2 and data.shape[1] == 2
+    assert 1.5 * rate <= len(data) <= 2 * rate and not data.flags.writeable
+    assert 0.1 < np.abs(data).max() <= 1
+    if drum_recording_path is not None:
+        real, real_rate = sf.read(drum_recording_path, dtype="float64", always_2d=True)
+        assert real_rate == rate
+        np.testing.assert_array_equal(data, real[:len(data), :2])
+
+
+def test_drum_fallback_warns_and_synthesizes():
+    import conftest
+
+    with pytest.warns(UserWarning, match="sonic-pi-samples"):
+        rate, data = conftest.load_drum_recording(None)
+    assert (rate, data.shape, data.dtype) == (44100, (88200, 2), np.float64)
+    assert np.isclose(np.abs(data).max(), 0.9) and not np.array_equal(data[:, 0], data[:, 1])
+    np.testing.assert_array_equal(data, conftest.synth_drums())
