@@ -1,0 +1,344 @@
+"""Tests of beatgan.data: loading loop folders, resampling, channels, augmentation."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+import wavfile24
+from beatgan import data
+from beatgan.data import (
+    Loops, SkippedFileWarning, augment, augment_loops, find_audio_files, load_loops,
+    load_training_audio, save_dataset,
+)
+from beatgan.errors import ConfigError, DatasetError
+
+SONIC_PI = Path("/usr/share/sonic-pi/samples")
+RATE = 14700
+SLICE = 16384
+
+
+@pytest.fixture(autouse=True)
+def _private_user_cache(tmp_path, monkeypatch):
+    """Keep the fallback cache out of the real ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def sonic_pi_loop(name: str, seconds: float) -> np.ndarray:
+    """float64 (frames, 2) at 44.1 kHz: the first ``seconds`` of a sonic-pi loop, tiled if shorter."""
+    path = SONIC_PI / name
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (install sonic-pi-samples)")
+    x, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    assert rate == 44100
+    frames = int(seconds * rate)
+    return np.resize(x, (frames, x.shape[1])) if len(x) < frames else x[:frames]
+
+
+def reference(x: np.ndarray, rate: int, *, channels: int = 2) -> np.ndarray:
+    """What a loader without head-only tricks gives: mix, soxr HQ on the whole file, cut, pad."""
+    x = np.asarray(x, dtype=np.float32)
+    if channels == 1:
+        x = x.mean(axis=1, keepdims=True)
+    y = soxr.resample(x, rate, RATE, quality="HQ") if rate != RATE else x
+    out = np.zeros((SLICE, channels), np.float32)
+    out[: min(SLICE, len(y))] = y[:SLICE]
+    return np.clip(out, -1, 1)
+
+
+def tone(freq: float, *, rate: int = 44100, seconds: float = 2.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t))[:, None]
+
+
+def quiet_load(folder, **options) -> Loops:
+    options.setdefault("progress", False)
+    options.setdefault("cache", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFileWarning)
+        return load_loops(folder, **options)
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, drum_recording):
+    """A folder like a user's: WAVs of several formats, FLAC in a sub-folder, a short loop, junk."""
+    rate, amen = drum_recording
+    assert rate == 44100
+    folder = tmp_path / "loops"
+    (folder / "sub").mkdir(parents=True)
+    wavfile24.write(folder / "a_stereo24.wav", 44100, amen, bits=24)
+    mono48 = soxr.resample(amen.mean(axis=1), 44100, 48000, quality="VHQ")
+    soundfile.write(folder / "b_mono48k.wav", mono48, 48000, subtype="PCM_16")
+    soundfile.write(folder / "sub" / "c_breakbeat.flac", sonic_pi_loop("loop_breakbeat.flac", 1.5), 44100)
+    soundfile.write(folder / "d_short.flac", amen[:4410], 44100, subtype="PCM_24")  # 0.1 s
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00garbage")
+    (folder / "notes.txt").write_text("120 bpm, 2 bars")
+    (folder / "README.md").write_text("# my loops")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "._a_stereo24.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS resource fork
+    return folder
+
+
+def test_mixed_folder_loads_every_good_loop(mixed_folder, drum_recording):
+    _, amen = drum_recording
+    with pytest.warns(SkippedFileWarning, match="corrupt.wav"):
+        loops = load_loops(mixed_folder, progress=False, cache=False)
+    assert loops.names == ["a_stereo24.wav", "b_mono48k.wav", "d_short.flac", "sub/c_breakbeat.flac"]
+    assert [name for name, _ in loops.skipped] == ["corrupt.wav"]
+    assert loops.skipped[0][1]  # a reason is given
+    assert loops.audio.dtype == np.float32 and loops.audio.shape == (4, SLICE, 2)
+    assert np.abs(loops.audio).max() <= 1.0
+    assert loops.sample_rate == RATE and loops.slice_len == SLICE and loops.channels == 2
+    stereo, mono, short, breakbeat = loops.audio
+    np.testing.assert_allclose(stereo, reference(amen, 44100), atol=2e-5)  # 24-bit quantisation
+    np.testing.assert_array_equal(mono[:, 0], mono[:, 1])  # mono duplicated
+    np.testing.assert_allclose(mono[:, 0], reference(amen, 44100, channels=1)[:, 0], atol=2e-3)
+    assert np.abs(short[:1400]).max() > 0.01 and not short[1500:].any()  # 0.1 s = 1470 samples
+    assert np.abs(breakbeat).max() > 0.1 and np.abs(breakbeat[-1000:]).max() > 0  # 1.5 s fills it
+
+
+def test_find_audio_files_is_recursive_sorted_and_case_blind(tmp_path):
+    for name in ["z.WAV", "b/a.flac", "a.Aiff", "b/.hidden.wav", ".cache/x.wav", "c.txt", "d.ogg", "e.npz"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in find_audio_files(tmp_path)]
+    assert found == ["a.Aiff", "b/a.flac", "d.ogg", "z.WAV"]
+
+
+def test_resampling_matches_whole_file_resampling(tmp_path, drum_recording):
+    # Only the head of a file is resampled; the margin must make that invisible.
+    x = sonic_pi_loop("loop_amen_full.flac", 6.0)
+    for rate in (8000, 22050, 44100, 48000, 96000):
+        folder = tmp_path / str(rate)
+        folder.mkdir()
+        soundfile.write(folder / "x.flac", x, rate, subtype="PCM_24")
+        got = quiet_load(folder).audio[0]
+        want = reference(soundfile.read(folder / "x.flac", dtype="float32")[0], rate)
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"rate {rate}")
+
+
+def _write_tone(folder: Path, freq: float, rate: int = 44100) -> Path:
+    folder.mkdir(exist_ok=True)
+    soundfile.write(folder / "tone.flac", tone(freq, rate=rate), rate, subtype="PCM_24")
+    return folder
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-300)
+
+
+@pytest.mark.parametrize("freq", [7600.0, 10000.0, 13000.0])
+def test_polyphase_removes_what_stride_folds_back(tmp_path, freq):
+    folder = _write_tone(tmp_path / "tone", freq)
+    level_in = _rms_db(tone(freq))
+    clean = quiet_load(folder, resample="polyphase").audio[0, 2000:-2000, 0]
+    folded = quiet_load(folder, resample="stride").audio[0, 2000:-2000, 0]
+    assert _rms_db(clean) - level_in < -60  # anti-aliased: above 7.35 kHz is gone
+    assert abs(_rms_db(folded) - level_in) < 1  # stride keeps it, at full level ...
+    spectrum = np.abs(np.fft.rfft(folded * np.hanning(len(folded))))
+    peak = np.argmax(spectrum) * RATE / len(folded)
+    assert abs(peak - (RATE - freq)) < 5  # ... folded to 14.7 kHz - f
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050])
+def test_polyphase_passes_a_1khz_tone(tmp_path, rate):
+    folder = _write_tone(tmp_path / "tone", 1000.0, rate)
+    y = quiet_load(folder).audio[0]
+    np.testing.assert_array_equal(y[:, 0], y[:, 1])
+    mid = y[2000:-2000, 0].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
+    assert abs(np.argmax(spectrum) * RATE / len(mid) - 1000) < 2
+    assert abs(np.sqrt(np.mean(mid**2)) - 0.5 / np.sqrt(2)) < 0.005  # level kept
+
+
+def test_stride_is_the_originals_every_third_sample(tmp_path, drum_recording):
+    _, amen = drum_recording
+    wavfile24.write(tmp_path / "amen.wav", 44100, amen, bits=24)
+    x = wavfile24.read(tmp_path / "amen.wav")[1]
+    got = quiet_load(tmp_path, resample="stride").audio[0]
+    want = x[::3][:SLICE]
+    np.testing.assert_array_equal(got[: len(want)], want)
+    assert not got[len(want):].any()  # zero padding after the file's end, if it is that short
+
+
+def test_stride_refuses_other_input_rates(tmp_path):
+    soundfile.write(tmp_path / "loop48k.wav", tone(1000, rate=48000), 48000)
+    with pytest.raises(ConfigError, match=r"loop48k\.wav.*48000 Hz"):
+        quiet_load(tmp_path, resample="stride")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [
+        ("sample_rate", 0, "sample_rate=0"),
+        ("sample_rate", -14700, "sample_rate=-14700"),
+        ("sample_rate", 14700.5, "sample_rate=14700.5"),
+        ("slice_len", 0, "slice_len=0"),
+        ("slice_len", -1, "slice_len=-1"),
+        ("channels", 3, r"channels=3 must be 1 or 2"),
+        ("channels", 0, "channels=0"),
+        ("resample", "linear", r"resample='linear' must be one of \('polyphase', 'stride'\)"),
+        ("resample", "stride", r"sample_rate=22050"),  # stride with sample_rate 22050
+    ],
+)
+def test_invalid_options_are_config_errors(tmp_path, option, value, match):
+    options = {option: value}
+    if value == "stride":
+        options["sample_rate"] = 22050
+    with pytest.raises(ConfigError, match=match):
+        load_loops(tmp_path, progress=False, **options)
+
+
+@pytest.mark.parametrize(
+    ("file_channels", "channels"), [(1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2)]
+)
+def test_channel_conversion(tmp_path, drum_recording, file_channels, channels):
+    _, amen = drum_recording
+    x = np.concatenate([amen, amen[:, ::-1] * 0.5], axis=1)[:, :file_channels]
+    soundfile.write(tmp_path / "x.flac", x, 44100, subtype="PCM_24")
+    x = soundfile.read(tmp_path / "x.flac", dtype="float32")[0].reshape(len(x), file_channels)
+    got = quiet_load(tmp_path, channels=channels).audio[0]
+    assert got.shape == (SLICE, channels)
+    if channels == 1:
+        want = reference(x.mean(axis=1, keepdims=True), 44100)[:, :1]  # the average of all channels
+    elif file_channels == 1:
+        want = reference(np.repeat(x, 2, axis=1), 44100)  # duplicated
+    else:
+        want = reference(x[:, :2], 44100)  # the first two channels
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("slice_len", [1000, 16384, 32768])
+def test_slice_length_and_padding(tmp_path, drum_recording, slice_len):
+    _, amen = drum_recording  # the amen break: 77321 frames at 44.1 kHz, 25774 at 14.7 kHz
+    soundfile.write(tmp_path / "amen.flac", amen, 44100, subtype="PCM_24")
+    y = quiet_load(tmp_path, slice_len=slice_len).audio
+    assert y.shape == (1, slice_len, 2)
+    kept = min(slice_len, round(len(amen) / 3))
+    assert np.abs(y[0, kept - 200 : kept]).max() > 0
+    assert not y[0, kept + 50 :].any()
+
+
+def test_missing_or_empty_folders_are_dataset_errors(tmp_path):
+    with pytest.raises(DatasetError, match="nowhere"):
+        load_loops(tmp_path / "nowhere", progress=False)
+    (tmp_path / "notes.txt").write_text("no audio here")
+    with pytest.raises(DatasetError, match=r"no audio files .* under"):
+        load_loops(tmp_path, progress=False)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF")
+    (tmp_path / "broken.flac").write_bytes(b"fLaC" + bytes(20))
+    with pytest.warns(SkippedFileWarning), pytest.raises(DatasetError, match=r"broken\.flac.*broken\.wav"):
+        load_loops(tmp_path, progress=False)
+
+
+def test_non_finite_and_empty_files_are_skipped(tmp_path, drum_recording):
+    _, amen = drum_recording
+    bad = amen.copy()
+    bad[100, 0] = np.nan
+    soundfile.write(tmp_path / "nan.wav", bad, 44100, subtype="FLOAT")
+    soundfile.write(tmp_path / "empty.wav", np.zeros((0, 2)), 44100)
+    soundfile.write(tmp_path / "good.wav", amen, 44100)
+    loops = quiet_load(tmp_path)
+    assert loops.names == ["good.wav"]
+    assert dict(loops.skipped).keys() == {"empty.wav", "nan.wav"}
+    assert "NaN" in dict(loops.skipped)["nan.wav"]
+
+
+# --- augmentation -------------------------------------------------------------------------
+
+@pytest.fixture
+def clips(drum_recording) -> np.ndarray:
+    _, amen = drum_recording
+    x = np.stack([amen[:4000], amen[4000:8000], -amen[:4000]]).astype(np.float32)
+    x[0, :10] = 1.0  # full scale, so clipping happens
+    x[1, :10] = -1.0
+    return x
+
+
+def test_augment_bounds_copies_and_order(clips):
+    amplitude, copies = 0.0011, 4
+    out = augment(clips, copies=copies, amplitude=amplitude, seed=3)
+    assert out.dtype == np.float32 and out.shape == (3 * copies, 4000, 2)
+    assert np.abs(out).max() <= 1.0
+    # Row i * copies + k is copy k of loop i; the float32 sum rounds by half an ulp of 1.
+    noise = out - np.repeat(clips, copies, axis=0)
+    assert np.abs(noise).max() <= amplitude + np.finfo(np.float32).eps
+    assert np.abs(noise[:, 20:]).max() > 0.99 * amplitude  # the whole range is used
+    assert abs(noise[:, 20:].mean()) < 1e-5  # zero mean
+    # At full scale, positive noise is clipped (about half the samples land on 1.0 exactly).
+    top, bottom = out[0 * copies : 1 * copies, :10], out[1 * copies : 2 * copies, :10]
+    assert top.min() >= 1 - amplitude - 1e-7 and 0.3 < np.mean(top == 1.0) < 0.7
+    assert bottom.max() <= -1 + amplitude + 1e-7 and 0.3 < np.mean(bottom == -1.0) < 0.7
+    assert not np.array_equal(out[0], out[1])  # copies differ from each other
+
+
+def test_augment_is_seeded(clips):
+    a = augment(clips, seed=7)
+    np.testing.assert_array_equal(a, augment(clips, seed=7))
+    assert not np.array_equal(a, augment(clips, seed=8))
+    np.testing.assert_array_equal(augment(clips, copies=2, amplitude=0.0), np.repeat(clips, 2, axis=0))
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"copies": 0}, "copies=0"), ({"copies": 2.5}, "copies=2.5"), ({"amplitude": -0.1}, "amplitude=-0.1"),
+     ({"amplitude": 2}, "amplitude=2"), ({"seed": -1}, "seed=-1")],
+)
+def test_augment_rejects_bad_options(clips, options, match):
+    with pytest.raises(ConfigError, match=match):
+        augment(clips, **options)
+    with pytest.raises(ConfigError, match="audio must be"):
+        augment(clips[0])
+
+
+def test_augment_loops_repeats_names(clips):
+    loops = Loops(audio=clips, names=["a.wav", "b.wav", "c.wav"], skipped=[("x.wav", "bad")], sample_rate=RATE)
+    out = augment_loops(loops, copies=5)
+    assert len(out) == 15 and out.names[:6] == ["a.wav"] * 5 + ["b.wav"]
+    assert out.skipped == [("x.wav", "bad")] and out.settings["copies"] == 5
+    np.testing.assert_array_equal(out.audio, augment(clips, copies=5))
+
+
+# --- load_training_audio --------------------------------------------------------------------
+
+def test_load_training_audio_from_folder_or_dataset(tmp_path, drum_recording):
+    _, amen = drum_recording
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    soundfile.write(folder / "a.flac", amen, 44100)
+    soundfile.write(folder / "b.flac", amen[::-1], 44100)
+    from_folder = load_training_audio(folder, copies=3, progress=False, cache=False)
+    assert from_folder.shape == (6, SLICE, 2) and from_folder.dtype == np.float32
+    loops = quiet_load(folder)
+    np.testing.assert_array_equal(from_folder, augment(loops.audio, copies=3))
+    path = save_dataset(tmp_path / "ds.npz", from_folder, ["a"] * 3 + ["b"] * 3, sample_rate=RATE)
+    np.testing.assert_array_equal(load_training_audio(path), from_folder)
+    np.testing.assert_array_equal(load_training_audio(path, slice_len=SLICE, channels=2), from_folder)
+    with pytest.raises(ConfigError, match="slice_len=32768 .* holds slice_len=16384"):
+        load_training_audio(path, slice_len=32768)
+    with pytest.raises(DatasetError, match="missing.npz"):
+        load_training_audio(tmp_path / "missing.npz")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match="notes.txt"):
+        load_training_audio(tmp_path / "notes.txt")
+
+
+def test_decoding_reads_only_the_head_of_long_files(tmp_path, monkeypatch):
+    # A 60 s FLAC: soundfile must be asked for about slice_len * 3 frames, not all of them.
+    soundfile.write(tmp_path / "long.flac", np.zeros((44100 * 60, 2)), 44100)
+    seen = []
+    real = data._decode
+
+    def spy(path, settings):
+        rate, head = real(path, settings)
+        seen.append(len(head))
+        return rate, head
+
+    monkeypatch.setattr(data, "_decode", spy)
+    quiet_load(tmp_path)
+    assert SLICE * 3 < seen[0] < SLICE * 3 + 1000
