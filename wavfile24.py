@@ -211,8 +211,8 @@ def _decode(raw, meta, out_dtype):
     return codes.astype(out_dtype) * out_dtype.type(2.0 ** (1 - meta.bits))
 
 
-def read(path, *, dtype="float32"):
-    """Read a WAV file, scaled by the file's own sample format.
+def read(path, *, dtype="float32", start=0, frames=None):
+    """Read a WAV file, or a run of its frames, scaled by the file's own sample format.
 
     Parameters
     ----------
@@ -224,13 +224,22 @@ def read(path, *, dtype="float32"):
         ``(x - 128) / 128``); float files come back as stored (not clipped).
         ``"int32"``: PCM codes as integers, 24-bit sign-extended, 8-bit as ``x - 128``;
         not allowed for float files.
+    start : int, keyword-only
+        First frame to read, >= 0 (default 0). At or past the end gives zero frames.
+    frames : int or None, keyword-only
+        Read at most this many frames (>= 0) from ``start``; ``None`` (default) reads to
+        the end. Only their bytes are read from the file (one seek), so the head of a
+        long file costs what the head costs. Fewer come back where the file has fewer.
+        The header is checked exactly as for a whole read.
 
     Returns
     -------
     rate : int
         Sample rate in Hz.
-    data : numpy.ndarray, shape (frames, channels), dtype ``dtype``
-        The samples; a partial trailing frame is dropped.
+    data : numpy.ndarray, shape (n, channels), dtype ``dtype``
+        The samples: ``n`` is ``min(frames, total - start)`` (0 if ``start >= total``),
+        the same as ``read(path)[1][start:start + frames]``; a partial trailing frame is
+        dropped.
     bits : int
         Bits per stored sample: 8, 16, 24, 32 (PCM) or 32, 64 (float).
 
@@ -238,7 +247,8 @@ def read(path, *, dtype="float32"):
     ------
     WavFileError
         The file is malformed or unsupported (message names the file and the
-        problem), ``dtype`` is not allowed, or a float file is read as ``"int32"``.
+        problem), ``dtype`` is not allowed, ``start`` or ``frames`` is not a
+        non-negative integer, or a float file is read as ``"int32"``.
     OSError
         The file cannot be opened.
 
@@ -259,20 +269,27 @@ def read(path, *, dtype="float32"):
         out_dtype = None
     if out_dtype is None or out_dtype.name not in _READ_DTYPES:
         raise WavFileError(f"dtype={dtype!r} must be one of {_READ_DTYPES}")
+    for label, value in (("start", start), ("frames", frames)):
+        if value is None and label == "frames":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            allowed = "a non-negative integer" + (" or None" if label == "frames" else "")
+            raise WavFileError(f"{label}={value!r} must be {allowed}")
     f, name, meta, offset = _open(path)
     with f:
         if meta.format == "float" and out_dtype == np.int32:
             raise _fail(name, f"{meta.bits}-bit float samples cannot be read as int32; "
                               "use dtype='float32' or 'float64'")
-        out = np.empty((meta.frames, meta.channels), out_dtype)  # size checked against the file
+        first = min(int(start), meta.frames)
+        count = meta.frames - first if frames is None else min(int(frames), meta.frames - first)
+        out = np.empty((count, meta.channels), out_dtype)  # size checked against the file
         flat = out.reshape(-1)
         width = meta.bits // 8
-        f.seek(offset)
+        f.seek(offset + first * meta.channels * width)
         with np.errstate(over="ignore"):  # float64 file -> float32: huge values become inf
-            for start in range(0, flat.size, _BLOCK):
-                stop = min(start + _BLOCK, flat.size)
-                flat[start:stop] = _decode(_read_exact(f, (stop - start) * width, name),
-                                           meta, out_dtype)
+            for lo in range(0, flat.size, _BLOCK):
+                hi = min(lo + _BLOCK, flat.size)
+                flat[lo:hi] = _decode(_read_exact(f, (hi - lo) * width, name), meta, out_dtype)
     return meta.rate, out, meta.bits
 
 

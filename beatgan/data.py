@@ -1,9 +1,10 @@
 """Load a folder of drum loops into training examples, and augment them.
 
-Every audio file under the folder (recursive, sorted; WAV through
-:mod:`wavfile24`, FLAC/AIFF/OGG/MP3 through soundfile) is mixed to the asked
-channel count, resampled with soxr's anti-aliased resampler (only the head the
-slice needs), cut to its first ``slice_len`` samples and zero-padded. Broken
+Every audio file under the folder (found and head-decoded by
+:mod:`beatgan.audio_io`: WAV through :mod:`wavfile24`, FLAC/AIFF/OGG/MP3 through
+soundfile, only the head the slice needs) is mixed to the asked channel count,
+resampled with soxr's anti-aliased resampler, cut to its first ``slice_len``
+samples and zero-padded. Broken
 files are skipped with a warning. ``resample="stride"`` keeps the original
 BeatGAN's ``x[::3]``, which folds everything above 7.35 kHz back into the band;
 the original also chose the slice length from the file name, which this never
@@ -14,18 +15,15 @@ does. :func:`augment` makes seeded noisy copies (the original's 434 loops gave
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import soxr
 from tqdm.auto import tqdm
 
-import wavfile24
-from beatgan import dataset_cache
+from beatgan import audio_io, dataset_cache
+from beatgan.audio_io import AUDIO_EXTENSIONS, find_audio_files
 from beatgan.dataset_cache import load_dataset, save_dataset
 from beatgan.errors import AudioError, ConfigError, DatasetError
 
@@ -34,9 +32,8 @@ __all__ = [
     "save_dataset", "load_dataset", "load_training_audio",
 ]
 
-AUDIO_EXTENSIONS = (".aif", ".aifc", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav", ".wave")
-WAV_EXTENSIONS = (".wav", ".wave")
 RESAMPLERS = ("polyphase", "stride")
+# audio_io.head_frames sizes its margin for this quality.
 SOXR_QUALITY = "HQ"  # 20-bit: stopband from the new Nyquist on, below -120 dB; librosa's default too
 STRIDE_RATES = (44100, 14700)  # the only conversion x[::3] is right for
 
@@ -110,57 +107,6 @@ def _check_settings(sample_rate, slice_len, channels, resample) -> dict:
             "channels": int(channels), "resample": resample}
 
 
-def find_audio_files(folder: str | Path) -> list[Path]:
-    """Return the audio files under ``folder``, recursively, sorted by relative path.
-
-    Audio files are recognised by extension (:data:`AUDIO_EXTENSIONS`, any case). Hidden
-    files and folders (a leading dot: ``.DS_Store``, macOS ``._x.wav`` resource forks, the
-    ``.beatgan-cache`` folder) are ignored. Linked folders are followed, each once.
-
-    Parameters
-    ----------
-    folder : str or pathlib.Path
-        An existing folder.
-
-    Returns
-    -------
-    list of pathlib.Path
-    """
-    folder = Path(folder)
-    found, seen = [], set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:  # a link back up the tree
-            dirs.clear()
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(root, f) for f in files if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
-    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
-
-
-def _frames_needed(rate: int, settings: dict) -> int:
-    """Input frames that decide the first ``slice_len`` output samples."""
-    if settings["resample"] == "stride":
-        return 3 * settings["slice_len"]
-    ratio = rate / settings["sample_rate"]
-    # soxr HQ's filter reaches about 100 input samples per unit of decimation ratio; the
-    # margin keeps head-only resampling equal to whole-file resampling (tested).
-    margin = 128 * math.ceil(max(ratio, 1.0)) + 256
-    return math.ceil(settings["slice_len"] * ratio) + margin
-
-
-def _decode(path: Path, settings: dict) -> tuple[int, np.ndarray]:
-    """Return (rate in Hz, float32 (frames, channels) scaled to full scale 1) of the head of ``path``."""
-    if path.suffix.lower() in WAV_EXTENSIONS:
-        rate, data, _ = wavfile24.read(path, dtype="float32")
-        return int(rate), data[: _frames_needed(int(rate), settings)]
-    with soundfile.SoundFile(str(path)) as f:
-        rate = int(f.samplerate)
-        data = f.read(_frames_needed(rate, settings), dtype="float32", always_2d=True)
-    return rate, data
-
-
 def _to_slice(data: np.ndarray, rate: int, name: str, settings: dict) -> np.ndarray:
     """Mix, resample, cut and pad one decoded head to float32 (slice_len, channels)."""
     if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
@@ -196,7 +142,8 @@ def _decode_folder(folder: Path, files: list[Path], settings: dict, progress: bo
     for path in tqdm(files, desc="loading loops", unit="file", disable=not progress):
         name = path.relative_to(folder).as_posix()
         try:
-            rate, data = _decode(path, settings)
+            rate, data = audio_io.read_head(path, sample_rate=settings["sample_rate"],
+                                            slice_len=settings["slice_len"], resample=settings["resample"])
             audio[len(names)] = _to_slice(data, rate, name, settings)
         except ConfigError:
             raise

@@ -11,10 +11,8 @@ import soundfile
 import soxr
 
 import wavfile24
-from beatgan import data
 from beatgan.data import (
-    Loops, SkippedFileWarning, augment, augment_loops, find_audio_files, load_loops,
-    load_training_audio, save_dataset,
+    Loops, SkippedFileWarning, augment, augment_loops, load_loops, load_training_audio, save_dataset,
 )
 from beatgan.errors import ConfigError, DatasetError
 
@@ -100,14 +98,6 @@ def test_mixed_folder_loads_every_good_loop(mixed_folder, drum_recording):
     np.testing.assert_allclose(mono[:, 0], reference(amen, 44100, channels=1)[:, 0], atol=2e-3)
     assert np.abs(short[:1400]).max() > 0.01 and not short[1500:].any()  # 0.1 s = 1470 samples
     assert np.abs(breakbeat).max() > 0.1 and np.abs(breakbeat[-1000:]).max() > 0  # 1.5 s fills it
-
-
-def test_find_audio_files_is_recursive_sorted_and_case_blind(tmp_path):
-    for name in ["z.WAV", "b/a.flac", "a.Aiff", "b/.hidden.wav", ".cache/x.wav", "c.txt", "d.ogg", "e.npz"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"")
-    found = [p.relative_to(tmp_path).as_posix() for p in find_audio_files(tmp_path)]
-    assert found == ["a.Aiff", "b/a.flac", "d.ogg", "z.WAV"]
 
 
 def test_resampling_matches_whole_file_resampling(tmp_path, drum_recording):
@@ -327,18 +317,3 @@ def test_load_training_audio_from_folder_or_dataset(tmp_path, drum_recording):
     with pytest.raises(DatasetError, match="notes.txt"):
         load_training_audio(tmp_path / "notes.txt")
 
-
-def test_decoding_reads_only_the_head_of_long_files(tmp_path, monkeypatch):
-    # A 60 s FLAC: soundfile must be asked for about slice_len * 3 frames, not all of them.
-    soundfile.write(tmp_path / "long.flac", np.zeros((44100 * 60, 2)), 44100)
-    seen = []
-    real = data._decode
-
-    def spy(path, settings):
-        rate, head = real(path, settings)
-        seen.append(len(head))
-        return rate, head
-
-    monkeypatch.setattr(data, "_decode", spy)
-    quiet_load(tmp_path)
-    assert SLICE * 3 < seen[0] < SLICE * 3 + 1000

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from beatgan import data, dataset_cache
+from beatgan import audio_io, dataset_cache
 from beatgan.data import SkippedFileWarning, load_dataset, load_loops, save_dataset
 from beatgan.errors import ConfigError, DatasetError
 
@@ -36,17 +36,17 @@ def folder(tmp_path, drum_recording):
 
 
 class DecodeCounter:
-    """Stands in for beatgan.data._decode and counts calls; can forbid decoding."""
+    """Stands in for beatgan.audio_io.read_head and counts calls; can forbid decoding."""
 
     def __init__(self, monkeypatch):
-        self.real, self.calls, self.forbid = data._decode, 0, False
-        monkeypatch.setattr(data, "_decode", self)
+        self.real, self.calls, self.forbid = audio_io.read_head, 0, False
+        monkeypatch.setattr(audio_io, "read_head", self)
 
-    def __call__(self, path, settings):
+    def __call__(self, path, **options):
         if self.forbid:
             raise AssertionError(f"{path} was decoded although the cache should hold it")
         self.calls += 1
-        return self.real(path, settings)
+        return self.real(path, **options)
 
 
 def load(folder, **options):

@@ -180,6 +180,108 @@ def test_empty_data_chunk(tmp_path):
     assert (rate, data.shape, data.dtype, bits) == (8000, (0, 2), np.float32, 16)
 
 
+# ---------------------------------------------------------------- reading part of a file
+# (start, frames) against a file of n frames: heads, a middle run, past the end, nothing.
+SPANS = [(0, 0), (0, 1), (0, 257), (0, "n-1"), (0, "n"), (0, "n+1"), (0, 10**12), (0, None),
+         (3, 100), (5, None), ("n-1", 7), ("n", 5), ("n+2", None), (10**12, 4)]
+
+
+def _span(value, n):
+    return n + int(value[1:] or 0) if isinstance(value, str) else value
+
+
+def _check_spans(path, n, dtypes):
+    whole = {dtype: wavfile24.read(path, dtype=dtype) for dtype in dtypes}
+    for start, frames in SPANS:
+        start, frames = _span(start, n), _span(frames, n)
+        for dtype, (rate, data, bits) in whole.items():
+            got_rate, got, got_bits = wavfile24.read(path, dtype=dtype, start=start, frames=frames)
+            expected = data[start:] if frames is None else data[start:start + frames]
+            assert (got_rate, got_bits, got.dtype) == (rate, bits, data.dtype)
+            assert got.shape == expected.shape, (start, frames, dtype)
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("channels", [1, 6])
+@pytest.mark.parametrize("subtype", list(SUBTYPE_BITS))
+def test_read_frames_equals_slice_of_whole_read(tmp_path, drums, subtype, channels, container):
+    rate, signals = drums
+    x = signals[channels][:3001]
+    path = tmp_path / "part.wav"
+    sf.write(path, x, rate, format=container, subtype=subtype)
+    pcm = subtype.startswith("PCM")
+    _check_spans(path, len(x), ["float32", "float64"] + ["int32"] * pcm)
+
+
+@pytest.mark.parametrize("bits, channels, sub", HAND_FORMATS)
+@pytest.mark.parametrize("layout", list(_layouts(b"", b"")))
+def test_read_frames_hand_made_layouts(tmp_path, drums, layout, bits, channels, sub):
+    rate, signals = drums
+    x = signals[6][2000:2301, :channels]  # 301 frames: odd data sizes for 8/24-bit
+    codes = quantize(x, bits)
+    fmt = fmt_chunk(1, channels, rate, bits, sub=sub)
+    content, _ = _layouts(fmt, pcm_bytes(codes, bits), channels * bits // 8)[layout]
+    path = tmp_path / f"{layout}.wav"
+    path.write_bytes(content)
+    np.testing.assert_array_equal(wavfile24.read(path, dtype="int32", frames=300)[1], codes[:300])
+    _check_spans(path, len(codes), ["int32", "float64"])
+
+
+def test_read_frames_of_empty_data_chunk(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(riff(fmt_chunk(1, 2, 8000, 16), chunk(b"data", b"")))
+    for start, frames in [(0, 0), (0, 5), (3, None), (0, None)]:
+        rate, data, bits = wavfile24.read(path, start=start, frames=frames)
+        assert (rate, data.shape, data.dtype, bits) == (8000, (0, 2), np.float32, 16)
+
+
+def test_read_frames_reads_only_the_bytes_it_needs(tmp_path, monkeypatch):
+    path = tmp_path / "long.wav"
+    wavfile24.write(path, 44100, np.zeros((200_000, 2)), bits=24)  # 1.2 MB of samples
+    header = 44
+    read_bytes = []
+
+    class Counting:
+        def __init__(self, file):
+            self.file = file
+
+        def read(self, n=-1):
+            chunk = self.file.read(n)
+            read_bytes.append(len(chunk))
+            return chunk
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    monkeypatch.setattr(wavfile24, "open", lambda *a: Counting(open(*a)), raising=False)
+    for start, frames in [(0, 1000), (150_000, 10), (0, 0), (199_990, 1000)]:
+        read_bytes.clear()
+        data = wavfile24.read(path, start=start, frames=frames)[1]
+        assert len(data) == min(frames, 200_000 - start)
+        assert sum(read_bytes) <= header + len(data) * 6  # the header walk, then only the frames
+    read_bytes.clear()
+    wavfile24.read(path)
+    assert sum(read_bytes) == path.stat().st_size  # the counter sees every byte of a whole read
+
+
+@pytest.mark.parametrize("option, value", [("frames", -1), ("start", -1), ("frames", 2.0),
+                                           ("frames", True), ("start", None), ("start", "0"),
+                                           ("frames", "10"), ("start", np.float64(1))])
+def test_read_rejects_bad_start_or_frames(tmp_path, option, value):
+    path = tmp_path / "ok.wav"
+    path.write_bytes(riff(F16, D16))
+    with pytest.raises(WavFileError, match=f"{option}="):
+        wavfile24.read(path, **{option: value})
+    assert wavfile24.read(path, start=np.int64(2), frames=np.uint8(3))[1].shape == (3, 1)
+
+
 # ---------------------------------------------------------------- writing
 @pytest.mark.parametrize("channels", [1, 2, 6])
 @pytest.mark.parametrize("bits, fmt", [(8, "pcm"), (16, "pcm"), (24, "pcm"), (32, "pcm"),
@@ -336,7 +438,8 @@ def test_malformed_file_raises_named_error(tmp_path, case):
     content, problem = MALFORMED[case]
     path = tmp_path / f"bad_{case}.wav"
     path.write_bytes(content)
-    for call in (wavfile24.info, wavfile24.read):
+    # a partial read validates the header exactly as a whole read does
+    for call in (wavfile24.info, wavfile24.read, lambda p: wavfile24.read(p, frames=0)):
         with pytest.raises(WavFileError, match=problem) as caught:
             call(path)
         assert isinstance(caught.value, ValueError)
@@ -464,6 +567,7 @@ def _check_read(scratch, content: bytes, dtype: str) -> bool:
     assert rate == meta.rate > 0 and bits == meta.bits and meta.channels >= 1
     assert data.shape == (meta.frames, meta.channels) and data.dtype == np.dtype(dtype)
     assert data.size * bits // 8 <= len(content)
+    np.testing.assert_array_equal(wavfile24.read(path, dtype=dtype, start=1, frames=5)[1], data[1:6])
     if meta.format == "pcm" and data.size:
         top = 2 ** (bits - 1) if dtype == "int32" else 1
         assert -top <= data.min() and data.max() < top

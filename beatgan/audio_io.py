@@ -1,0 +1,120 @@
+"""Find the audio files in a loop folder and decode the head of each.
+
+WAV files go through :mod:`wavfile24` (24-bit and WAVE_FORMAT_EXTENSIBLE files as
+users have them), everything else (FLAC, AIFF, OGG, MP3) through soundfile. Only
+the frames that decide the first ``slice_len`` samples after resampling are read
+(:func:`head_frames`), so a long file costs what its head costs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+import wavfile24
+
+__all__ = ["AUDIO_EXTENSIONS", "WAV_EXTENSIONS", "find_audio_files", "head_frames", "read_head"]
+
+AUDIO_EXTENSIONS = (".aif", ".aifc", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav", ".wave")
+WAV_EXTENSIONS = (".wav", ".wave")
+
+
+def find_audio_files(folder: str | Path) -> list[Path]:
+    """Return the audio files under ``folder``, recursively, sorted by relative path.
+
+    Audio files are recognised by extension (:data:`AUDIO_EXTENSIONS`, any case). Hidden
+    files and folders (a leading dot: ``.DS_Store``, macOS ``._x.wav`` resource forks, the
+    ``.beatgan-cache`` folder) are ignored. Linked folders are followed, each once.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        An existing folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    folder = Path(folder)
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root, f) for f in files if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
+    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
+
+
+def head_frames(rate: int, *, sample_rate: int, slice_len: int, resample: str) -> int:
+    """Input frames that decide the first ``slice_len`` output samples.
+
+    Parameters
+    ----------
+    rate : int
+        The file's sample rate in Hz, > 0.
+    sample_rate : int, keyword-only
+        Target rate in Hz, > 0.
+    slice_len : int, keyword-only
+        Samples wanted at ``sample_rate``, > 0.
+    resample : {"polyphase", "stride"}, keyword-only
+        "stride" (``x[::3]``) needs exactly ``3 * slice_len`` frames; "polyphase" (soxr
+        'HQ') needs ``slice_len * rate / sample_rate`` plus the filter's reach.
+
+    Returns
+    -------
+    int
+        Frames at ``rate``; a file with fewer is used whole.
+    """
+    if resample == "stride":
+        return 3 * slice_len
+    ratio = rate / sample_rate
+    # soxr HQ's filter reaches about 100 input samples per unit of decimation ratio; the
+    # margin keeps head-only resampling equal to whole-file resampling (tested).
+    margin = 128 * math.ceil(max(ratio, 1.0)) + 256
+    return math.ceil(slice_len * ratio) + margin
+
+
+def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: str) -> tuple[int, np.ndarray]:
+    """Decode the head of one audio file: the frames :func:`head_frames` asks for.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A WAV file (by extension, :data:`WAV_EXTENSIONS`; read by :mod:`wavfile24`) or any
+        other format libsndfile reads.
+    sample_rate, slice_len, resample
+        The load settings, as for :func:`head_frames`.
+
+    Returns
+    -------
+    rate : int
+        The file's sample rate in Hz.
+    data : numpy.ndarray
+        float32, shape (frames, channels), scaled by the file's own sample format (full
+        scale 1); ``frames`` is ``min(head_frames(rate, ...), frames in the file)``.
+
+    Raises
+    ------
+    wavfile24.WavFileError
+        A malformed or unsupported WAV file (a ValueError).
+    soundfile.LibsndfileError, RuntimeError, OSError
+        Another file libsndfile cannot read, or one that cannot be opened.
+    """
+    path = Path(path)
+    options = {"sample_rate": sample_rate, "slice_len": slice_len, "resample": resample}
+    if path.suffix.lower() in WAV_EXTENSIONS:
+        # Two header walks (a few hundred bytes) beat decoding the whole file.
+        rate = wavfile24.info(path).rate
+        _, data, _ = wavfile24.read(path, dtype="float32", frames=head_frames(rate, **options))
+        return rate, data
+    with soundfile.SoundFile(str(path)) as f:
+        rate = int(f.samplerate)
+        data = f.read(head_frames(rate, **options), dtype="float32", always_2d=True)
+    return rate, data
