@@ -1,0 +1,274 @@
+"""Tests of beatgan.similarity: the score, the chunked nearest search and the log-mel distance."""
+
+from __future__ import annotations
+
+import shutil
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan.data import augment, load_loops
+from beatgan._nearest import _block_shape
+from beatgan.errors import AudioError, ConfigError
+from beatgan.similarity import (
+    logmel_features, logmel_nearest, nearest, similarity_score, top_k,
+)
+
+SONIC_PI = Path("/usr/share/sonic-pi/samples")
+REAL_LOOPS = ("loop_amen", "loop_breakbeat", "loop_compus", "loop_industrial", "loop_mika", "loop_safari",
+              "loop_tabla", "loop_garzul")
+
+
+def pairwise(generated, training):
+    """The definition: for each generated loop, a strict-< loop over every training loop."""
+    index, score = [], []
+    for b in generated:
+        best, best_j = np.inf, -1
+        for j, a in enumerate(training):
+            if not np.any(a):
+                continue  # silent: undefined score, skipped
+            s = similarity_score(a, b)
+            if s < best:
+                best, best_j = s, j
+        index.append(best_j)
+        score.append(best)
+    return np.array(index), np.array(score)
+
+
+def loops(rng, n, length, channels, *, dtype=np.float32):
+    """Loud-varying random loops: uniform noise times a per-loop gain and a decaying envelope."""
+    shape = (n, length) if channels is None else (n, length, channels)
+    x = rng.uniform(-1, 1, shape) * rng.uniform(0.05, 1, (n,) + (1,) * (len(shape) - 1))
+    env = np.exp(-np.arange(length) / (length / 3)).reshape((1, length) + (1,) * (len(shape) - 2))
+    return (x * env).astype(dtype)
+
+
+# --- similarity_score ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(64,), (64, 2), (16, 4, 2)])
+def test_score_known_values(shape):
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, shape)
+    assert similarity_score(a, a) == 0.0
+    assert similarity_score(a, np.zeros(shape)) == pytest.approx(1.0)
+    assert similarity_score(a, -a) == pytest.approx(4.0)
+    assert similarity_score(a, 0.5 * a) == pytest.approx(0.25)
+    b = rng.uniform(-1, 1, shape)
+    expected = np.sum((a - b) ** 2) / np.sum(a**2)
+    assert similarity_score(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_score_is_not_symmetric():
+    a, b = np.ones(8), 2 * np.ones(8)
+    assert similarity_score(a, b) == pytest.approx(1.0)
+    assert similarity_score(b, a) == pytest.approx(0.25)
+
+
+def test_score_errors():
+    with pytest.raises(AudioError, match="silent"):
+        similarity_score(np.zeros((16, 2)), np.ones((16, 2)))
+    with pytest.raises(AudioError, match=r"\(16, 2\).*\(16, 1\)"):
+        similarity_score(np.ones((16, 2)), np.ones((16, 1)))
+    with pytest.raises(AudioError, match="NaN"):
+        similarity_score(np.ones(4), np.array([1, np.nan, 1, 1]))
+
+
+# --- nearest / top_k equal the pair-by-pair definition ----------------------------------------
+
+@pytest.mark.parametrize(
+    "channels, chunk, dtype",
+    [(2, 7, np.float32), (2, None, np.float32), (None, 16, np.float32), (1, 5, np.float64), (2, 1000, np.float64)],
+)
+def test_nearest_equals_pairwise(channels, chunk, dtype):
+    rng = np.random.default_rng(1)
+    training = loops(rng, 60, 96, channels, dtype=dtype)
+    generated = loops(rng, 25, 96, channels, dtype=dtype)
+    sources = rng.integers(0, 60, 8)
+    generated[:8] = training[sources] + rng.uniform(-0.0011, 0.0011, training[sources].shape)  # near-copies
+    training[10] = training[11]  # an exact tie: the lower index must win
+    generated[8] = training[11]
+    training[3] = 0  # silent: skipped
+    index, score = nearest(generated, training, chunk=chunk)
+    want_index, want_score = pairwise(generated, training)
+    np.testing.assert_array_equal(index, want_index)
+    np.testing.assert_array_equal(score, want_score)  # the same float64 arithmetic, bit for bit
+    assert index[8] == 10 and score[8] == 0.0
+    assert np.all(index[:8] == sources) or np.all(score[:8] < 1e-4)
+    assert index.dtype == np.int64 and score.dtype == np.float64
+
+
+def test_ties_go_to_the_lowest_index():
+    rng = np.random.default_rng(2)
+    base = loops(rng, 4, 32, 2)
+    training = np.concatenate([base, base, base])  # every loop three times: rows j, j+4, j+8
+    generated = base[[3, 0, 2]] + np.float32(0.01)
+    index, _ = nearest(generated, training, chunk=3)
+    np.testing.assert_array_equal(index, [3, 0, 2])
+    index3, score3 = top_k(generated, training, 3, chunk=5)
+    np.testing.assert_array_equal(index3, [[3, 7, 11], [0, 4, 8], [2, 6, 10]])
+    assert np.all(score3[:, 0] == score3[:, 2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_near_silent_loops_are_scored_exactly(dtype):
+    """Energies that underflow in float32 must not break the bounds: such loops get rescored."""
+    rng = np.random.default_rng(6)
+    training = loops(rng, 20, 48, 2, dtype=dtype)
+    training[2] *= dtype(1e-30)  # squares underflow in float32
+    training[5] *= dtype(1e-20)
+    training[9] = 0
+    generated = loops(rng, 6, 48, 2, dtype=dtype)
+    generated[0] = training[2] * dtype(1.01)  # closest to the tiny loop, by the relative score
+    generated[1] = 0  # a silent generated loop scores 1 against everything
+    generated[2] = training[5]
+    for k in (1, 3):
+        index, score = top_k(generated, training, k, chunk=8)
+        for i, b in enumerate(generated):
+            scores = np.array([similarity_score(a, b) if a.any() else np.inf for a in training])
+            order = np.lexsort((np.arange(len(scores)), scores))[:k]
+            np.testing.assert_array_equal(index[i], order)
+            np.testing.assert_array_equal(score[i], scores[order])
+    assert index[0, 0] == 2 and index[2, 0] == 5 and np.all(score[1] == 1.0)
+
+
+@pytest.mark.parametrize("k, chunk", [(1, 4), (3, 9), (5, None)])
+def test_top_k_equals_sorted_pairwise(k, chunk):
+    rng = np.random.default_rng(3)
+    training = loops(rng, 40, 64, 2)
+    generated = loops(rng, 12, 64, 2)
+    generated[:4] = training[:4] + np.float32(0.001)
+    index, score = top_k(generated, training, k, chunk=chunk)
+    for i, b in enumerate(generated):
+        scores = np.array([similarity_score(a, b) for a in training])
+        order = np.lexsort((np.arange(len(scores)), scores))[:k]
+        np.testing.assert_array_equal(index[i], order)
+        np.testing.assert_array_equal(score[i], scores[order])
+
+
+def test_k_is_capped_by_usable_training_loops():
+    rng = np.random.default_rng(4)
+    training = loops(rng, 3, 16, 1)
+    training[1] = 0
+    index, score = top_k(loops(rng, 2, 16, 1), training, 5)
+    assert index.shape == (2, 2) and set(index[0]) == {0, 2}
+
+
+@pytest.mark.parametrize(
+    "generated, training, error, match",
+    [
+        (np.ones((2, 16, 2)), np.zeros((3, 16, 2)), AudioError, "all 3 training loops are silent"),
+        (np.ones((2, 16, 2)), np.ones((3, 16, 1)), AudioError, r"\(2, 16, 2\).*\(3, 16, 1\)"),
+        (np.ones((2, 16, 2)), np.ones((3, 8, 2)), AudioError, "same"),
+        (np.ones((0, 16, 2)), np.ones((3, 16, 2)), AudioError, "no loops"),
+        (np.ones((2, 16, 2)), np.full((3, 16, 2), np.nan), AudioError, "NaN"),
+        (np.ones(16), np.ones((3, 16)), AudioError, "shape"),
+        (np.ones((2, 16), dtype=np.int16), np.ones((3, 16)), AudioError, "float"),
+    ],
+)
+def test_nearest_bad_input(generated, training, error, match):
+    with pytest.raises(error, match=match):
+        nearest(generated, training)
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 2.5, True])
+def test_bad_chunk(chunk):
+    with pytest.raises(ConfigError, match="chunk"):
+        nearest(np.ones((2, 8)), np.ones((2, 8)), chunk=chunk)
+
+
+# --- bounded memory ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_gen", [1, 100, 10_000])
+@pytest.mark.parametrize("width", [256, 16384 * 2, 65536 * 2])
+@pytest.mark.parametrize("is_float32", [True, False])
+def test_block_shape_bounds_memory(n_gen, width, is_float32):
+    gen_rows, train_rows = _block_shape(None, n_gen, width, is_float32)
+    assert gen_rows * width * 4 <= 64 * 2**20  # a float32 copy of a generated block <= 64 MB
+    assert gen_rows * train_rows * 8 <= 8 * 2**20 + 8 * 1024 * 8  # a float64 block of scores ~<= 8 MB
+    if not is_float32:
+        assert train_rows * width * 4 <= 64 * 2**20  # a float32 copy of a training block <= 64 MB
+
+
+def test_ten_thousand_squared_in_bounded_memory():
+    rng = np.random.default_rng(5)
+    n, length = 10_000, 128
+    training = rng.standard_normal((n, length), dtype=np.float32)
+    generated = rng.standard_normal((n, length), dtype=np.float32)
+    generated[::1000] = training[7::1000] + np.float32(1e-3)  # a few near-copies
+    tracemalloc.start()
+    try:
+        index, score = nearest(generated, training)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full_matrix = n * n * 8  # what a float64 score matrix of all pairs would take: 800 MB
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MB"
+    assert peak < full_matrix / 10
+    np.testing.assert_array_equal(index[::1000], np.arange(7, n, 1000))
+    # a sample of rows against the definition, vectorised over the training set
+    t64 = training.astype(np.float64)
+    energy = np.sum(t64 * t64, axis=1)
+    for i in rng.choice(n, 12, replace=False):
+        scores = np.sum((t64 - generated[i].astype(np.float64)) ** 2, axis=1) / energy
+        assert index[i] == np.argmin(scores)
+        assert score[i] == pytest.approx(scores.min(), rel=1e-12)
+
+
+# --- real loops ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_loops(tmp_path_factory):
+    """(N, 16384, 2) float32 at 14.7 kHz: sonic-pi's drum loops, or synthetic drums where missing."""
+    files = [SONIC_PI / f"{name}.flac" for name in REAL_LOOPS if (SONIC_PI / f"{name}.flac").is_file()]
+    if len(files) < 4:
+        from conftest import synth_drums
+
+        warnings.warn("sonic-pi-samples missing: synthetic drums stand in for real loops", stacklevel=1)
+        import soxr
+
+        clips = [soxr.resample(synth_drums(seconds=1.2, seed=s), 44100, 14700)[:16384] for s in range(6)]
+        return np.stack(clips).astype(np.float32)
+    folder = tmp_path_factory.mktemp("loops")
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return load_loops(folder, cache=False, progress=False).audio
+
+
+def test_real_noisy_copy_scores_far_below_threshold(real_loops):
+    copies = augment(real_loops, copies=1, amplitude=0.0011, seed=0)
+    for i in range(len(real_loops)):
+        assert similarity_score(real_loops[i], copies[i]) < 0.01  # far below 0.1
+        for j in range(len(real_loops)):
+            if j != i:
+                assert similarity_score(real_loops[j], copies[i]) > 0.5  # far above 0.1
+    index, score = nearest(copies, real_loops)
+    np.testing.assert_array_equal(index, np.arange(len(real_loops)))
+    assert np.all(score < 0.01)
+
+
+def test_real_nearest_equals_pairwise(real_loops):
+    training = augment(real_loops, copies=3, amplitude=0.0011, seed=1)  # clusters of near-copies
+    generated = np.concatenate([augment(real_loops[:3], copies=1, seed=2), 0.5 * real_loops[3:5]])
+    index, score = nearest(generated, training, chunk=5)
+    want_index, want_score = pairwise(generated, training)
+    np.testing.assert_array_equal(index, want_index)
+    np.testing.assert_array_equal(score, want_score)
+
+
+def test_logmel_forgives_a_small_shift(real_loops):
+    shifted = np.roll(real_loops, 40, axis=1)  # 2.7 ms later
+    index, distance = logmel_nearest(shifted, real_loops, sample_rate=14700)
+    np.testing.assert_array_equal(index, np.arange(len(real_loops)))
+    assert np.all(distance < 3.0)
+    # BeatGAN's score does not: a 2.7 ms shift of a drum loop is "different"
+    assert np.median([similarity_score(a, b) for a, b in zip(real_loops, shifted)]) > 0.1
+
+
+def test_logmel_features_shape():
+    x = np.zeros((3, 16384, 2), dtype=np.float32)
+    f = logmel_features(x, sample_rate=14700)
+    assert f.shape == (3, 64 * 65) and f.dtype == np.float32
+    np.testing.assert_allclose(f, -60.0, rtol=1e-6)
