@@ -21,10 +21,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
+from beatgan.atomic import write_json_atomic
 from beatgan.errors import ConfigError
 
 SLICE_LENGTHS = (16384, 32768, 65536)
@@ -49,23 +49,6 @@ def _positive_float(name: str, value: Any) -> None:
         isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
         f"{name}={value!r} must be a positive number",
     )
-
-
-def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
-    """Write ``payload`` as indented JSON to ``path`` atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _JsonConfig:

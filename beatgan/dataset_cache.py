@@ -27,60 +27,19 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from beatgan.atomic import write_npz_atomic
 from beatgan.errors import ConfigError, DatasetError
 
 CACHE_FORMAT_VERSION = 1  # bump when decoding or the cache layout changes
 CACHE_DIR_NAME = ".beatgan-cache"  # inside the loop folder; hidden, so the scan skips it
 
 log = logging.getLogger(__name__)
-
-
-def write_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to an uncompressed ``.npz`` at ``path`` atomically.
-
-    The arrays go to a temporary file in the same folder, which then replaces
-    ``path`` with :func:`os.replace`, so a reader never sees half a file.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination; its folder is created when missing.
-    arrays : mapping of str to numpy.ndarray
-        Arrays to store; none may have ``dtype=object`` (no pickle).
-
-    Raises
-    ------
-    OSError
-        When the folder or the file cannot be written.
-    ValueError
-        When an array holds Python objects.
-    """
-    path = Path(path)
-    for name, array in arrays.items():
-        if np.asarray(array).dtype == object:
-            raise ValueError(f"array {name!r} has dtype object; it would need pickle")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        # A file object, not a name: np.savez would append ".npz" to the temp name.
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def user_cache_dir() -> Path:

@@ -137,7 +137,7 @@ def write_similarity_examples(
     """
     import wavfile24
 
-    from beatgan.config import write_json_atomic
+    from beatgan.atomic import write_json_atomic
 
     for name, value in (("n", n), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

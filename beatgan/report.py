@@ -225,7 +225,7 @@ def save_report(
     dict
         ``{"json": Path, "text": Path, "histogram": Path, "pairs": Path or None}``.
     """
-    from beatgan.config import write_json_atomic
+    from beatgan.atomic import write_json_atomic
     from beatgan.report_figures import closest_pairs_figure, score_histogram
 
     directory = Path(directory)

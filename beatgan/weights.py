@@ -11,31 +11,18 @@ atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from beatgan.atomic import write_npz_atomic
 from beatgan.config import ModelConfig
 from beatgan.errors import CheckpointError, ConfigError
 
 WEIGHTS_FILE = "generator.npz"
 CONFIG_FILE = "config.json"
 _DTYPES = ("float16", "float32")
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_generator(generator, config: ModelConfig, directory: str | os.PathLike, *, dtype: str = "float16") -> Path:
@@ -64,7 +51,7 @@ def export_generator(generator, config: ModelConfig, directory: str | os.PathLik
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {v.path: np.asarray(v.numpy(), dtype=dtype) for v in generator.weights}
     path = directory / WEIGHTS_FILE
-    _save_npz_atomic(path, arrays)
+    write_npz_atomic(path, arrays)
     config.save(directory / CONFIG_FILE)
     return path
 

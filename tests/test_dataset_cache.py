@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from beatgan import audio_io, dataset_cache
+from beatgan import atomic, audio_io, dataset_cache
 from beatgan.data import SkippedFileWarning, load_dataset, load_loops, save_dataset
 from beatgan.errors import ConfigError, DatasetError
 
@@ -113,7 +113,7 @@ def test_corrupt_cache_is_rebuilt(folder, monkeypatch, damage, caplog):
         with np.load(path) as npz:
             arrays = dict(npz)
         arrays["audio"] = arrays["audio"][:, :100]
-        dataset_cache.write_npz_atomic(path, arrays)
+        atomic.write_npz_atomic(path, arrays)
     else:
         path.write_bytes(damage)
     decoder = DecodeCounter(monkeypatch)
@@ -254,6 +254,6 @@ def test_missing_dataset_file(tmp_path):
 
 def test_write_npz_atomic_refuses_objects_and_leaves_no_temp(tmp_path):
     with pytest.raises(ValueError, match="pickle"):
-        dataset_cache.write_npz_atomic(tmp_path / "x.npz", {"a": np.array([None])})
-    dataset_cache.write_npz_atomic(tmp_path / "x.npz", {"a": np.arange(3), "s": np.str_(json.dumps({}))})
+        atomic.write_npz_atomic(tmp_path / "x.npz", {"a": np.array([None])})
+    atomic.write_npz_atomic(tmp_path / "x.npz", {"a": np.arange(3), "s": np.str_(json.dumps({}))})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npz"]
