@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile
@@ -81,16 +82,17 @@ def head_frames(rate: int, *, sample_rate: int, slice_len: int, resample: str) -
     return math.ceil(slice_len * ratio) + margin
 
 
-def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: str) -> tuple[int, np.ndarray]:
-    """Decode the head of one audio file: the frames :func:`head_frames` asks for.
+def read_audio(path: str | Path, *, frames: int | Callable[[int], int] | None = None) -> tuple[int, np.ndarray]:
+    """Decode an audio file at its own rate, whole or only its head.
 
     Parameters
     ----------
     path : str or pathlib.Path
         A WAV file (by extension, :data:`WAV_EXTENSIONS`; read by :mod:`wavfile24`) or any
         other format libsndfile reads.
-    sample_rate, slice_len, resample
-        The load settings, as for :func:`head_frames`.
+    frames : int, callable or None, keyword-only
+        Most frames to decode; a callable receives the file's rate in Hz and returns
+        the count; None decodes the whole file.
 
     Returns
     -------
@@ -98,7 +100,7 @@ def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: s
         The file's sample rate in Hz.
     data : numpy.ndarray
         float32, shape (frames, channels), scaled by the file's own sample format (full
-        scale 1); ``frames`` is ``min(head_frames(rate, ...), frames in the file)``.
+        scale 1); fewer frames when the file is shorter.
 
     Raises
     ------
@@ -108,13 +110,40 @@ def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: s
         Another file libsndfile cannot read, or one that cannot be opened.
     """
     path = Path(path)
-    options = {"sample_rate": sample_rate, "slice_len": slice_len, "resample": resample}
     if path.suffix.lower() in WAV_EXTENSIONS:
         # Two header walks (a few hundred bytes) beat decoding the whole file.
         rate = wavfile24.info(path).rate
-        _, data, _ = wavfile24.read(path, dtype="float32", frames=head_frames(rate, **options))
+        count = frames(rate) if callable(frames) else frames
+        _, data, _ = wavfile24.read(path, dtype="float32", frames=count)
         return rate, data
     with soundfile.SoundFile(str(path)) as f:
         rate = int(f.samplerate)
-        data = f.read(head_frames(rate, **options), dtype="float32", always_2d=True)
+        count = frames(rate) if callable(frames) else frames
+        data = f.read(-1 if count is None else count, dtype="float32", always_2d=True)
     return rate, data
+
+
+def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: str) -> tuple[int, np.ndarray]:
+    """Decode the head of one audio file: the frames :func:`head_frames` asks for.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        As for :func:`read_audio`.
+    sample_rate, slice_len, resample
+        The load settings, as for :func:`head_frames`.
+
+    Returns
+    -------
+    rate : int
+        The file's sample rate in Hz.
+    data : numpy.ndarray
+        float32, shape (frames, channels); ``frames`` is ``min(head_frames(rate, ...),
+        frames in the file)``.
+
+    Raises
+    ------
+    As :func:`read_audio`.
+    """
+    options = {"sample_rate": sample_rate, "slice_len": slice_len, "resample": resample}
+    return read_audio(path, frames=lambda rate: head_frames(rate, **options))

@@ -1,0 +1,94 @@
+"""Small glue the notebook and the main job share: which loops to use, which device trains.
+
+Kept out of the notebook so that it only calls the package, and tested like
+the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from beatgan.errors import DatasetError
+
+USER_FOLDER = "ULTIMATE_DRUM_LOOPS"  # where users put their own pack
+CORPUS_FOLDER = "data/open_loops"  # where `beatgan render-loops` puts the open corpus by default
+
+
+def has_loops(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` exists and holds at least one audio file (searched recursively)."""
+    from beatgan.audio_io import find_audio_files
+
+    folder = Path(folder)
+    return folder.is_dir() and bool(find_audio_files(folder))
+
+
+def choose_loop_folder(
+    data_folder: str | os.PathLike | None = None,
+    *,
+    user_folder: str | os.PathLike = USER_FOLDER,
+    corpus_folder: str | os.PathLike = CORPUS_FOLDER,
+    corpus_count: int = 434,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Path, str]:
+    """Pick the folder of loops to train on, rendering the open corpus when needed.
+
+    Parameters
+    ----------
+    data_folder : path-like, optional
+        An explicit choice; it must hold loops.
+    user_folder : path-like, optional
+        Used when it holds loops (``ULTIMATE_DRUM_LOOPS/``).
+    corpus_folder : path-like, optional
+        The open corpus; rendered with ``corpus_count`` loops and ``seed`` when
+        it holds none.
+
+    Returns
+    -------
+    folder : pathlib.Path
+    source : {"given", "user", "open corpus"}
+        Why that folder was chosen.
+
+    Raises
+    ------
+    DatasetError
+        When ``data_folder`` is given but holds no loops.
+    """
+    if data_folder is not None:
+        if not has_loops(data_folder):
+            raise DatasetError(f"data_folder={str(data_folder)!r} holds no audio files")
+        return Path(data_folder), "given"
+    if has_loops(user_folder):
+        return Path(user_folder), "user"
+    corpus_folder = Path(corpus_folder)
+    if not (corpus_folder / "CREDITS").is_file() or not has_loops(corpus_folder):
+        from beatgan.corpus import render_corpus
+
+        render_corpus(corpus_folder, count=corpus_count, seed=seed, progress=progress)
+    return corpus_folder, "open corpus"
+
+
+def read_original(path: str | os.PathLike, *, seconds: float | None = None) -> tuple[int, np.ndarray]:
+    """Read a loop at its own rate for display: ``(rate, float32 (frames, channels))``, the first ``seconds``."""
+    from beatgan.audio_io import read_audio
+
+    return read_audio(path, frames=None if seconds is None else (lambda rate: int(round(seconds * rate))))
+
+
+def accelerator() -> str | None:
+    """Name the accelerator Keras' backend sees (``"gpu"``/``"tpu"``), or None on a CPU."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        kinds = {device.platform for device in jax.devices()}
+        return next((kind for kind in ("gpu", "tpu") if kind in kinds), None)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else None
+    return None
