@@ -1,0 +1,350 @@
+"""WGAN-GP training of WaveGAN as a Keras model, on the TensorFlow or JAX backend.
+
+:class:`WaveGAN` holds both networks and their two Adam optimizers; one call of
+``train_step`` (one ``fit`` batch) is one **generator** step: ``d_steps``
+discriminator updates, each on its own real minibatch, then one generator
+update, as WaveGAN counts steps. The losses (SPEC.md, "Training")::
+
+    x_hat  = real + alpha * (fake - real),  alpha ~ U(0, 1) of shape (B, 1, 1)
+    gp     = mean_b (sqrt(sum_{t,c} (dD(x_hat)/dx_hat)[b]^2 + 1e-12) - 1)^2
+    d_loss = mean D(fake) - mean D(real) + gp_weight * gp
+    g_loss = -mean D(G(z)),  z ~ U(-1, 1) of shape (B, latent_dim)
+
+The norm is taken **per example** (the original BeatGAN took one norm over the
+whole batch, a known bug) with the epsilon inside the square root so its
+gradient is finite at zero. Phase shuffle is active (``training=True``) in every
+discriminator call, the penalty's included.
+
+Everything but the update itself is backend-neutral :mod:`keras.ops`; the
+TensorFlow step (``tf.GradientTape``, graph mode) lives here and the stateless
+JAX step in :mod:`beatgan.train_jax`, chosen by ``keras.backend.backend()``.
+
+Repeatability: the same seed gives the same weights, noise, phase shifts and
+batches. On a TensorFlow CPU two runs then give bit-identical losses (tested)
+without ``tf.config.experimental.enable_op_determinism()``; GPU kernels may need it.
+
+Examples
+--------
+>>> gan = WaveGAN(ModelConfig(model_dim=4), TrainConfig(batch_size=2, steps=3))  # doctest: +SKIP
+>>> gan.compile()  # doctest: +SKIP
+>>> gan.fit(LoopBatches(audio, batch_size=2, d_steps=5, seed=0, steps=3), epochs=1)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from beatgan.config import ModelConfig, TrainConfig
+from beatgan.errors import ConfigError, DatasetError
+from beatgan.model import build_discriminator, build_generator
+
+EPSILON = 1e-12  # inside the square root of the penalty's norm: finite gradient at a zero gradient
+METRIC_NAMES = ("d_loss", "g_loss", "gp", "wasserstein")
+
+
+def make_optimizers(train_config: TrainConfig) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
+    """Return WGAN-GP's two Adam optimizers, ``(discriminator, generator)``.
+
+    Parameters
+    ----------
+    train_config : TrainConfig
+        Supplies the learning rates (1e-4) and ``beta_1`` (0.5) / ``beta_2`` (0.9).
+
+    Returns
+    -------
+    tuple of keras.optimizers.Adam
+        Unbuilt optimizers named ``d_optimizer`` and ``g_optimizer``.
+    """
+    def adam(rate: float, name: str) -> keras.optimizers.Adam:
+        return keras.optimizers.Adam(rate, beta_1=train_config.beta_1, beta_2=train_config.beta_2, name=name)
+
+    return adam(train_config.d_learning_rate, "d_optimizer"), adam(train_config.g_learning_rate, "g_optimizer")
+
+
+def interpolate(real, fake, alpha):
+    """Return ``x_hat = real + alpha * (fake - real)``, float32 (B, T, C); alpha is (B, 1, 1) in [0, 1]."""
+    real, fake, alpha = (ops.cast(x, "float32") for x in (real, fake, alpha))
+    return real + alpha * (fake - real)
+
+
+def penalty_from_gradients(gradients):
+    """Return ``mean_b (sqrt(sum_{t,c} g[b]^2 + 1e-12) - 1)^2`` for gradients of shape (B, T, C); float32 scalar."""
+    gradients = ops.cast(gradients, "float32")
+    norms = ops.sqrt(ops.sum(ops.square(gradients), axis=(1, 2)) + EPSILON)  # (B,)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+def gradient_penalty(discriminator: keras.Model, real, fake, alpha, *, training: bool = True):
+    """WGAN-GP gradient penalty with a per-example gradient norm.
+
+    Parameters
+    ----------
+    discriminator : keras.Model
+        The critic, float32 (B, T, C) -> (B, 1).
+    real, fake : array-like
+        float32 (B, T, C) audio in [-1, 1]: a real minibatch and generator output.
+    alpha : array-like
+        float32 (B, 1, 1) interpolation weights in [0, 1].
+    training : bool, optional
+        Passed to the critic; True keeps phase shuffle active, as in training.
+
+    Returns
+    -------
+    scalar tensor
+        float32 ``mean_b (||dD(x_hat)/dx_hat [b]||_2 - 1)^2``, the norm over time and
+        channels with 1e-12 inside the square root. Differentiable with respect to
+        the critic's weights on TensorFlow (under an outer ``GradientTape``); on JAX
+        it uses the critic's current weights (the training step has its own
+        stateless version in :mod:`beatgan.train_jax`).
+    """
+    x_hat = interpolate(real, fake, alpha)  # (B, T, C)
+    if keras.backend.backend() == "jax":
+        from beatgan.train_jax import stateless_gradient_penalty
+
+        variables = (
+            [v.value for v in discriminator.trainable_variables],
+            [v.value for v in discriminator.non_trainable_variables],
+        )
+        gp, _ = stateless_gradient_penalty(discriminator, *variables, x_hat, training=training)
+        return gp
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        # the examples are independent (no batch norm), so d(sum of scores)/dx_hat holds each one's gradient
+        score = ops.sum(ops.cast(discriminator(x_hat, training=training), "float32"))
+    return penalty_from_gradients(tape.gradient(score, x_hat))
+
+
+def default_jit_compile() -> bool:
+    """XLA for JAX (its trainer always compiles) and for TensorFlow on GPU; plain graphs on a TF CPU, where they are faster."""
+    if keras.backend.backend() == "jax":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+class WaveGAN(keras.Model):
+    """WaveGAN's generator and discriminator trained together with WGAN-GP.
+
+    Building seeds every random source from ``train_config.seed``: it calls
+    ``keras.utils.set_random_seed(seed)`` (Python, NumPy, TensorFlow and Keras'
+    global generator) before creating the networks, so the initial weights are
+    the same for the same seed and backend; latents and interpolation weights
+    come from ``self.seed_generator``, phase shifts from the critic's layers
+    (seeded ``seed + i``). With ``train_config.mixed_precision`` the networks are
+    built under the ``"mixed_bfloat16"`` policy (float32 weights, bfloat16
+    compute), which is restored afterwards; losses and the penalty stay float32.
+
+    Parameters
+    ----------
+    model_config : ModelConfig
+        Shape of both networks.
+    train_config : TrainConfig
+        Batch size, ``d_steps``, ``gp_weight``, optimizer settings, seed.
+    **kwargs
+        Passed to :class:`keras.Model`.
+
+    Attributes
+    ----------
+    generator, discriminator : keras.Model
+        The two networks (see :mod:`beatgan.model`).
+    d_optimizer, g_optimizer : keras.optimizers.Adam
+        Set by :meth:`compile`; ``g_optimizer.iterations`` counts generator steps.
+    """
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.model_config = model_config
+        self.train_config = train_config
+        keras.utils.set_random_seed(train_config.seed)
+        previous_policy = keras.config.dtype_policy()
+        if train_config.mixed_precision:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            self.generator = build_generator(model_config)
+            self.discriminator = build_discriminator(model_config, seed=train_config.seed)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self.seed_generator = keras.random.SeedGenerator(train_config.seed)
+        self.trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
+        self.d_optimizer = self.g_optimizer = None
+        self.built = True  # both networks are built; nothing is left for fit() to infer
+
+    @property
+    def metrics(self) -> list[keras.metrics.Mean]:
+        """Running means of ``d_loss``, ``g_loss``, ``gp`` and ``wasserstein`` (reset by fit each epoch)."""
+        return self.trackers
+
+    def call(self, z, training=False):
+        """Generate audio: float32 (B, latent_dim) -> (B, slice_len, channels) in [-1, 1]."""
+        return self.generator(z, training=training)
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Set both optimizers and build their state on the networks' variables.
+
+        Parameters
+        ----------
+        d_optimizer, g_optimizer : keras.optimizers.Optimizer, optional
+            Default :func:`make_optimizers` of ``train_config``. Built here, so their
+            variables exist (and can be restored from a checkpoint) before the first step.
+        **kwargs
+            Passed to :meth:`keras.Model.compile` (no ``optimizer``, ``loss`` or
+            ``metrics``); ``jit_compile`` defaults to :func:`default_jit_compile`.
+        """
+        for name in ("optimizer", "loss", "metrics"):
+            if name in kwargs:
+                raise ConfigError(f"WaveGAN.compile() got {name}=; pass d_optimizer= and g_optimizer= instead")
+        defaults = make_optimizers(self.train_config)
+        self.d_optimizer = d_optimizer or defaults[0]
+        self.g_optimizer = g_optimizer or defaults[1]
+        discriminator_ids = {id(v) for v in self.discriminator.trainable_variables}
+
+        def select(variable):
+            return self.d_optimizer if id(variable) in discriminator_ids else self.g_optimizer
+
+        # Keras' JAX trainer carries one optimizer's variables through its stateless step;
+        # a MultiOptimizer exposes both. The steps below apply d_ and g_optimizer themselves.
+        joint = keras.optimizers.MultiOptimizer(select, name="wgan_gp_optimizers")
+        kwargs.setdefault("jit_compile", default_jit_compile())
+        super().compile(optimizer=joint, **kwargs)
+        for optimizer, network in ((self.d_optimizer, self.discriminator), (self.g_optimizer, self.generator)):
+            optimizer.build(network.trainable_variables)
+        joint.build(self.trainable_variables)  # the inner optimizers are built already: their state is kept
+
+    def draw_step_noise(self, batch_size: int):
+        """Draw the random inputs of one generator step from ``self.seed_generator``.
+
+        Subclasses may override it to feed fixed noise (the tests do, to compare backends).
+
+        Returns
+        -------
+        z_d : tensor
+            float32 (d_steps, B, latent_dim) in [-1, 1): latents of each discriminator update.
+        alpha : tensor
+            float32 (d_steps, B, 1, 1) in [0, 1): interpolation weights of each penalty.
+        z_g : tensor
+            float32 (B, latent_dim) in [-1, 1): latents of the generator update.
+        """
+        n, latent = self.train_config.d_steps, self.model_config.latent_dim
+        z_d = keras.random.uniform((n, batch_size, latent), -1.0, 1.0, seed=self.seed_generator)
+        alpha = keras.random.uniform((n, batch_size, 1, 1), 0.0, 1.0, seed=self.seed_generator)
+        z_g = keras.random.uniform((batch_size, latent), -1.0, 1.0, seed=self.seed_generator)
+        return z_d, alpha, z_g
+
+    def split_real(self, data):
+        """Reshape a ``fit`` batch (d_steps * B, T, C) into float32 (d_steps, B, T, C) minibatches."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        c = self.model_config
+        return ops.reshape(ops.cast(data, "float32"), (self.train_config.d_steps, -1, c.slice_len, c.channels))
+
+    def critic_loss(self, d_real, d_fake, gp):
+        """Return ``(d_loss, wasserstein)`` in float32 from critic scores (B, 1) and the penalty."""
+        d_real, d_fake = ops.mean(ops.cast(d_real, "float32")), ops.mean(ops.cast(d_fake, "float32"))
+        return d_fake - d_real + self.train_config.gp_weight * gp, d_real - d_fake
+
+    def train_step(self, *args):
+        """One generator step; ``fit`` calls it with ``data`` (TF) or ``(state, data)`` (JAX)."""
+        if keras.backend.backend() == "jax":
+            from beatgan.train_jax import train_step_jax
+
+            return train_step_jax(self, *args)
+        if keras.backend.backend() != "tensorflow":
+            raise ConfigError(f"KERAS_BACKEND={keras.backend.backend()!r} must be 'tensorflow' or 'jax'")
+        return self._train_step_tensorflow(*args)
+
+    def _train_step_tensorflow(self, data):
+        import tensorflow as tf
+
+        real = self.split_real(data)  # (d_steps, B, T, C)
+        z_d, alpha, z_g = self.draw_step_noise(ops.shape(real)[1])
+        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
+        d_logs = []
+        for i in range(self.train_config.d_steps):  # unrolled: d_steps is a small constant
+            fake = self.generator(z_d[i], training=True)  # (B, T, C); not differentiated here
+            with tf.GradientTape() as tape:
+                d_real = self.discriminator(real[i], training=True)
+                d_fake = self.discriminator(fake, training=True)
+                gp = gradient_penalty(self.discriminator, real[i], fake, alpha[i])
+                d_loss, wasserstein = self.critic_loss(d_real, d_fake, gp)
+            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
+            d_logs.append((d_loss, gp, wasserstein))
+        with tf.GradientTape() as tape:
+            score = self.discriminator(self.generator(z_g, training=True), training=True)
+            g_loss = -ops.mean(ops.cast(score, "float32"))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
+        d_loss, gp, wasserstein = (ops.mean(ops.stack(values)) for values in zip(*d_logs))
+        values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "wasserstein": wasserstein}
+        for tracker in self.trackers:
+            tracker.update_state(values[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+
+class LoopBatches(keras.utils.PyDataset):
+    """Deterministic, resumable stream of real batches for :meth:`WaveGAN.fit`.
+
+    Batch ``i`` is global step ``start_step + i``: ``d_steps * batch_size`` rows of
+    ``audio`` drawn with ``np.random.default_rng([seed, global_step])`` (distinct
+    rows within a batch when the dataset is large enough). It depends only on the
+    seed and the step, so a run resumed at step ``s`` sees exactly the batches an
+    uninterrupted run would have seen.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        (N, slice_len, channels) examples in [-1, 1]; a memory map is fine.
+    batch_size : int
+        Examples per discriminator (and generator) update.
+    d_steps : int
+        Discriminator updates per generator step; each gets its own minibatch.
+    seed : int
+        Seed of the draws, >= 0.
+    steps : int
+        Generator steps of the whole run.
+    start_step : int, optional
+        First global step to serve, in [0, steps]; ``len(self) = steps - start_step``.
+    **kwargs
+        Passed to :class:`keras.utils.PyDataset` (``workers``, ``max_queue_size``, ...).
+
+    Raises
+    ------
+    DatasetError
+        ``audio`` is not a non-empty 3-D array.
+    ConfigError
+        A count is not a positive integer, or ``start_step`` is outside [0, steps].
+    """
+
+    def __init__(self, audio: np.ndarray, *, batch_size: int, d_steps: int, seed: int, steps: int,
+                 start_step: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if getattr(audio, "ndim", None) != 3 or audio.shape[0] == 0:
+            raise DatasetError(f"audio of shape {getattr(audio, 'shape', None)} must be (N > 0, slice_len, channels)")
+        for name, value in (("batch_size", batch_size), ("d_steps", d_steps), ("steps", steps)):
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ConfigError(f"{name}={value!r} must be a positive integer")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed={seed!r} must be an integer >= 0")
+        if not isinstance(start_step, (int, np.integer)) or not 0 <= start_step <= steps:
+            raise ConfigError(f"start_step={start_step!r} must be an integer in [0, steps={steps}]")
+        self.audio = audio
+        self.rows = int(batch_size) * int(d_steps)
+        self.seed, self.steps, self.start_step = int(seed), int(steps), int(start_step)
+
+    def __len__(self) -> int:
+        return self.steps - self.start_step
+
+    def indices(self, global_step: int) -> np.ndarray:
+        """Rows of ``audio`` (int64, d_steps * batch_size) used at ``global_step``."""
+        rng = np.random.default_rng([self.seed, int(global_step)])
+        n = len(self.audio)
+        return rng.choice(n, size=self.rows, replace=n < self.rows)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """float32 (d_steps * batch_size, slice_len, channels) of batch ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} is outside [0, {len(self)})")
+        return np.asarray(self.audio[self.indices(self.start_step + index)], dtype=np.float32)

@@ -1,0 +1,116 @@
+"""Tests of beatgan.config: paper defaults, validation messages, JSON round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from beatgan.config import ModelConfig, TrainConfig
+from beatgan.errors import ConfigError
+
+
+def test_model_defaults_are_wavegan_and_beatgan_values():
+    config = ModelConfig()
+    assert (config.slice_len, config.channels, config.model_dim, config.latent_dim) == (16384, 2, 64, 100)
+    assert (config.kernel_len, config.phase_shuffle, config.sample_rate) == (25, 2, 14700)
+    assert config.seconds == pytest.approx(16384 / 14700)
+
+
+def test_train_defaults_are_wgan_gp_values():
+    config = TrainConfig()
+    assert (config.batch_size, config.d_steps, config.gp_weight) == (64, 5, 10.0)
+    assert (config.d_learning_rate, config.g_learning_rate) == (1e-4, 1e-4)
+    assert (config.beta_1, config.beta_2) == (0.5, 0.9)
+    assert config.steps == 40_000  # generator steps: the original's ~200k discriminator steps / 5
+    assert config.mixed_precision is False
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("slice_len", 1000, r"one of \(16384, 32768, 65536\)"),
+        ("slice_len", "16384", r"one of \(16384, 32768, 65536\)"),
+        ("channels", 3, "1 or 2"),
+        ("model_dim", 0, "positive integer"),
+        ("model_dim", 2.5, "positive integer"),
+        ("model_dim", True, "positive integer"),
+        ("latent_dim", -1, "positive integer"),
+        ("kernel_len", 0, "positive integer"),
+        ("sample_rate", 0, "positive integer"),
+        ("phase_shuffle", -1, r"integer in \[0, 16\]"),
+        ("phase_shuffle", 17, r"integer in \[0, 16\]"),
+    ],
+)
+def test_invalid_model_values_name_the_field_and_what_is_allowed(field, value, allowed):
+    with pytest.raises(ConfigError, match=rf"^{field}={value!r} must be .*{allowed}"):
+        ModelConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("batch_size", 0, "positive integer"),
+        ("d_steps", 0, "positive integer"),
+        ("steps", -5, "positive integer"),
+        ("checkpoint_every", 1.5, "positive integer"),
+        ("keep_checkpoints", 0, "positive integer"),
+        ("preview_every", 0, "positive integer"),
+        ("d_learning_rate", 0, "positive number"),
+        ("g_learning_rate", -1e-4, "positive number"),
+        ("gp_weight", -1, "number >= 0"),
+        ("beta_1", 1.0, r"in \[0, 1\)"),
+        ("beta_2", -0.1, r"in \[0, 1\)"),
+        ("seed", -1, "integer >= 0"),
+        ("seed", True, "integer >= 0"),
+        ("mixed_precision", "yes", "true or false"),
+    ],
+)
+def test_invalid_train_values_name_the_field_and_what_is_allowed(field, value, allowed):
+    with pytest.raises(ConfigError, match=rf"^{field}={value!r} must be .*{allowed}"):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "config",
+    [ModelConfig(), ModelConfig(slice_len=65536, channels=1, model_dim=8, phase_shuffle=0),
+     TrainConfig(), TrainConfig(batch_size=8, gp_weight=0.0, seed=12, mixed_precision=True)],
+)
+def test_json_round_trip(config, tmp_path):
+    cls = type(config)
+    assert cls.from_json(config.to_json()) == config
+    assert cls.from_dict(json.loads(config.to_json())) == config
+    config.save(tmp_path / "sub" / "config.json")
+    assert cls.load(tmp_path / "sub" / "config.json") == config
+    assert not list((tmp_path / "sub").glob("*.tmp"))  # atomic write leaves no temp file
+
+
+@pytest.mark.parametrize("cls, known", [(ModelConfig, "slice_len"), (TrainConfig, "seed")])
+def test_unknown_keys_are_rejected_with_the_allowed_names(cls, known):
+    data = {**cls().to_dict(), "model_size": 64}
+    with pytest.raises(ConfigError, match=rf"unknown {cls.__name__} .*\['model_size'\]; allowed: \[.*'{known}'"):
+        cls.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [("{not json", "invalid JSON"), ("[1, 2]", "JSON object"), ('{"slice_len": 7}', "slice_len=7")],
+)
+def test_bad_json_raises_config_error(text, match):
+    with pytest.raises(ConfigError, match=match):
+        ModelConfig.from_json(text)
+
+
+def test_missing_file_raises_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read ModelConfig"):
+        ModelConfig.load(tmp_path / "absent.json")
+
+
+def test_configs_are_frozen_and_replace_validates():
+    config = ModelConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.model_dim = 32
+    assert config.replace(model_dim=32).model_dim == 32
+    with pytest.raises(ConfigError, match="channels=5"):
+        config.replace(channels=5)

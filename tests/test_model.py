@@ -1,0 +1,171 @@
+"""Tests of beatgan.model: SPEC.md's parameter counts, shapes, range, phase shuffle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from beatgan.config import SLICE_LENGTHS, ModelConfig
+from beatgan.model import (
+    BASE_LENGTH,
+    PhaseShuffle,
+    build_discriminator,
+    build_generator,
+    discriminator_plan,
+    generator_plan,
+)
+
+
+@pytest.mark.parametrize(
+    "channels, generator_params, discriminator_params",
+    [(1, 19_065_345, 17_427_969), (2, 19_066_946, 17_429_569)],
+)
+def test_parameter_counts_match_spec(channels, generator_params, discriminator_params):
+    config = ModelConfig(model_dim=64, channels=channels)
+    assert build_generator(config).count_params() == generator_params
+    assert build_discriminator(config).count_params() == discriminator_params
+
+
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+def test_plans_reach_the_slice_length(slice_len):
+    config = ModelConfig(slice_len=slice_len, model_dim=4, channels=2)
+    for plan in (generator_plan(config), discriminator_plan(config)):
+        assert BASE_LENGTH * np.prod([stride for _, stride in plan]) == slice_len
+    assert generator_plan(config)[-1][0] == 2  # the generator ends at the channel count
+    assert discriminator_plan(config)[0][0] == 4  # the critic starts at model_dim filters
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+def test_generator_shape_and_range(slice_len, channels):
+    config = ModelConfig(slice_len=slice_len, channels=channels, model_dim=2)
+    generator = build_generator(config)
+    z = np.random.default_rng(0).uniform(-1, 1, (2, config.latent_dim)).astype("float32")
+    audio = keras.ops.convert_to_numpy(generator(z))
+    assert audio.shape == (2, slice_len, channels) and audio.dtype == np.float32
+    assert np.all(np.abs(audio) <= 1) and np.std(audio) > 0
+    # blow up the last layer: tanh saturates at +/-1 and never goes beyond
+    last = generator.get_layer(f"upconv_{len(generator_plan(config)) - 1}")
+    last.kernel.assign(last.kernel * 1e4)
+    loud = keras.ops.convert_to_numpy(generator(z))
+    assert np.all(np.abs(loud) <= 1) and np.mean(np.abs(loud) > 0.99) > 0.5
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+def test_discriminator_output_shape(slice_len, channels):
+    config = ModelConfig(slice_len=slice_len, channels=channels, model_dim=2)
+    discriminator = build_discriminator(config, seed=0)
+    audio = np.random.default_rng(0).uniform(-1, 1, (3, slice_len, channels)).astype("float32")
+    for training in (False, True):
+        score = keras.ops.convert_to_numpy(discriminator(audio, training=training))
+        assert score.shape == (3, 1) and score.dtype == np.float32 and np.all(np.isfinite(score))
+
+
+def _ramp(batch=3, length=40, channels=2):
+    """x[b, t, c] = 1000 b + t + 0.25 c: every row, step and channel has its own value."""
+    b, t, c = np.meshgrid(np.arange(batch), np.arange(length), np.arange(channels), indexing="ij")
+    return (1000.0 * b + t + 0.25 * c).astype("float32")
+
+
+def _shifted(x, shift, radius):
+    """Reference: out[:, t] = x[:, t - shift], reflected at both ends."""
+    padded = np.pad(x, ((0, 0), (radius, radius), (0, 0)), mode="reflect")
+    return padded[:, radius - shift : radius - shift + x.shape[1]]
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_phase_shuffle_shifts_time_by_one_amount_per_batch(radius):
+    layer = PhaseShuffle(radius, seed=0)
+    x = _ramp()
+    shifts = []
+    for _ in range(60):
+        out = keras.ops.convert_to_numpy(layer(x, training=True))
+        shift = int(round(x[0, 10, 0] - out[0, 10, 0]))  # out[t] = x[t - shift]
+        assert -radius <= shift <= radius
+        # the same shift for every row, the gap reflected, rows and channels never mixed
+        np.testing.assert_array_equal(out, _shifted(x, shift, radius))
+        shifts.append(shift)
+    assert set(shifts) == set(range(-radius, radius + 1))
+
+
+def test_phase_shuffle_reflects_into_the_gap():
+    x = _ramp(batch=1, length=8, channels=1)
+    np.testing.assert_array_equal(_shifted(x, 2, 2)[0, :, 0], [2, 1, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(_shifted(x, -2, 2)[0, :, 0], [2, 3, 4, 5, 6, 7, 6, 5])
+
+
+@pytest.mark.parametrize("radius, training", [(2, False), (2, None), (0, True)])
+def test_phase_shuffle_is_identity_outside_training_or_at_radius_zero(radius, training):
+    x = _ramp()
+    out = keras.ops.convert_to_numpy(PhaseShuffle(radius, seed=0)(x, training=training))
+    np.testing.assert_array_equal(out, x)
+
+
+def phase_shuffle_second_derivative():
+    """Return ``(x, v, y, hvp)``: y = shuffle(x) and the Hessian-vector product of sum(shuffle(x)^3) along v.
+
+    Runs under the current Keras backend; the shuffle is active (training=True).
+    """
+    layer = PhaseShuffle(2, seed=1)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 32, 3)).astype("float32")
+    v = rng.normal(size=x.shape).astype("float32")
+    layer.build(x.shape)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        state = [s.value for s in layer.non_trainable_variables]
+        y = layer.stateless_call([], state, x, training=True)[0]
+
+        def f(inputs):
+            return jax.numpy.sum(layer.stateless_call([], state, inputs, training=True)[0] ** 3)
+
+        hvp = jax.grad(lambda u: jax.numpy.sum(jax.grad(f)(u) * v))(x)
+        return x, v, np.asarray(y), np.asarray(hvp)
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as outer:
+        outer.watch(xt)
+        with tf.GradientTape() as inner:
+            inner.watch(xt)
+            y = layer(xt, training=True)
+            f = tf.reduce_sum(y**3)
+        product = tf.reduce_sum(inner.gradient(f, xt) * v)
+    return x, v, y.numpy(), outer.gradient(product, xt).numpy()
+
+
+def _check_second_derivative(x, v, y, hvp):
+    assert hvp is not None and np.all(np.isfinite(hvp))
+    # shuffle is a gather P: the Hessian-vector product of sum((Px)^3) is P^T (6 Px * Pv)
+    shift = next(s for s in range(-2, 3) if np.allclose(y, _shifted(x, s, 2)))
+    index = _shifted(np.arange(x.shape[1], dtype=float)[None, :, None], shift, 2)[0, :, 0].astype(int)
+    expected = np.zeros_like(x)
+    np.add.at(expected, (slice(None), index), 6 * y * _shifted(v, shift, 2))
+    np.testing.assert_allclose(hvp, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_phase_shuffle_is_twice_differentiable_in_this_backend():
+    _check_second_derivative(*phase_shuffle_second_derivative())
+
+
+def test_phase_shuffle_is_twice_differentiable_in_the_other_backend(tmp_path):
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    out = tmp_path / "hvp.npz"
+    script = (
+        f"import sys, numpy as np; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "from test_model import phase_shuffle_second_derivative as f; "
+        f"np.savez({str(out)!r}, *f())"
+    )
+    env = {**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    with np.load(out) as arrays:
+        _check_second_derivative(*(arrays[f"arr_{i}"] for i in range(4)))

@@ -1,0 +1,263 @@
+"""Tests of beatgan.train: the gradient penalty, the WGAN-GP step on both backends, LoopBatches.
+
+Backend-specific checks run tests/_backend_worker.py in subprocesses (a Keras
+backend is fixed per process): once with TensorFlow, then with JAX starting
+from TensorFlow's weights. Everything else runs in this process's backend.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from beatgan.config import ModelConfig, TrainConfig
+from beatgan.errors import ConfigError, DatasetError
+from beatgan.model import build_discriminator
+from beatgan.train import EPSILON, LoopBatches, WaveGAN, gradient_penalty, make_optimizers
+from beatgan.weights import load_generator
+
+TINY = ModelConfig(model_dim=2)
+
+
+def _input_gradient(model, x):
+    """d model(x).sum() / dx, computed directly with the backend's autodiff (training=False)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        state = [v.value for v in model.non_trainable_variables]
+        return np.asarray(jax.grad(lambda v: model.stateless_call(trainable, state, v)[0].sum())(x))
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = tf.reduce_sum(model(x, training=False))
+    return tape.gradient(score, x).numpy()
+
+
+def _batch(rng, shape=(3, 16384, 2)):
+    return rng.uniform(-1, 1, shape).astype("float32")
+
+
+def test_make_optimizers_use_the_paper_settings():
+    d_opt, g_opt = make_optimizers(TrainConfig())
+    for optimizer in (d_opt, g_opt):
+        assert isinstance(optimizer, keras.optimizers.Adam)
+        assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+        assert (optimizer.beta_1, optimizer.beta_2) == (0.5, 0.9)
+    d_opt, g_opt = make_optimizers(TrainConfig(d_learning_rate=3e-4, g_learning_rate=2e-4))
+    assert float(d_opt.learning_rate) == pytest.approx(3e-4)
+    assert float(g_opt.learning_rate) == pytest.approx(2e-4)
+
+
+def test_gradient_penalty_equals_per_example_computation():
+    rng = np.random.default_rng(0)
+    discriminator = build_discriminator(TINY, seed=0)
+    real, fake = _batch(rng), _batch(rng)
+    alpha = rng.uniform(0, 1, (3, 1, 1)).astype("float32")
+    gp = float(gradient_penalty(discriminator, real, fake, alpha, training=False))
+
+    x_hat = real + alpha * (fake - real)
+    norms = [np.sqrt(np.sum(_input_gradient(discriminator, x_hat[b : b + 1]) ** 2) + EPSILON) for b in range(3)]
+    expected = np.mean((np.array(norms) - 1) ** 2)
+    assert gp == pytest.approx(expected, rel=1e-4)
+    # the original BeatGAN's one norm over the whole batch gives another value
+    whole_batch = (np.sqrt(np.sum(np.array(norms) ** 2)) - 1) ** 2
+    assert not np.isclose(gp, whole_batch, rtol=1e-2)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.0, 3.0])
+def test_gradient_penalty_of_a_linear_critic(scale):
+    """A linear critic's input gradient is its weight vector w: gp = (sqrt(|w|^2 + eps) - 1)^2."""
+    rng = np.random.default_rng(1)
+    critic = keras.Sequential([keras.Input((16384, 2)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    w = rng.normal(size=(16384 * 2, 1)).astype("float32")
+    w *= scale / max(np.linalg.norm(w), 1e-30)
+    critic.layers[-1].set_weights([w, np.zeros(1, "float32")])
+    alpha = rng.uniform(0, 1, (4, 1, 1)).astype("float32")
+    gp = float(gradient_penalty(critic, _batch(rng, (4, 16384, 2)), _batch(rng, (4, 16384, 2)), alpha))
+    assert gp == pytest.approx((np.sqrt(scale**2 + EPSILON) - 1) ** 2, abs=1e-5)
+    assert np.isfinite(gp)
+
+
+def test_same_seed_builds_same_weights_and_different_seed_does_not():
+    def weights(seed):
+        gan = WaveGAN(TINY, TrainConfig(seed=seed))
+        return [np.array(v.numpy()) for v in gan.trainable_variables]
+
+    first, again, other = weights(4), weights(4), weights(5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_compile_builds_both_optimizers_before_the_first_step():
+    gan = WaveGAN(TINY, TrainConfig())
+    gan.compile()
+    for optimizer, network in ((gan.d_optimizer, gan.discriminator), (gan.g_optimizer, gan.generator)):
+        assert optimizer.built
+        assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0
+        # Adam: one momentum and one velocity per weight
+        assert sum(int(np.prod(v.shape)) for v in optimizer.variables) >= 2 * network.count_params()
+    joint = {id(v) for v in gan.optimizer.variables}
+    assert all(id(v) in joint for v in gan.d_optimizer.variables + gan.g_optimizer.variables)
+    assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "gp", "wasserstein"]
+
+
+@pytest.mark.parametrize("name", ["optimizer", "loss", "metrics"])
+def test_compile_rejects_single_model_arguments(name):
+    gan = WaveGAN(TINY, TrainConfig())
+    with pytest.raises(ConfigError, match=name):
+        gan.compile(**{name: None})
+
+
+def test_mixed_precision_builds_bfloat16_networks_and_restores_the_policy():
+    before = keras.config.dtype_policy().name
+    gan = WaveGAN(TINY, TrainConfig(mixed_precision=True))
+    assert gan.discriminator.get_layer("conv_0").compute_dtype == "bfloat16"
+    assert gan.discriminator.get_layer("conv_0").kernel.dtype == "float32"
+    assert keras.config.dtype_policy().name == before
+
+
+def test_one_generator_step_in_this_process():
+    config = TrainConfig(batch_size=2, d_steps=2, seed=1)
+    gan = WaveGAN(TINY, config)
+    gan.compile()
+    audio = _batch(np.random.default_rng(2), (5, 16384, 2)) * 0.5
+    history = gan.fit(LoopBatches(audio, batch_size=2, d_steps=2, seed=0, steps=1), epochs=1, verbose=0)
+    assert set(history.history) == {"d_loss", "g_loss", "gp", "wasserstein"}
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    iterations = [int(keras.ops.convert_to_numpy(o.iterations)) for o in (gan.d_optimizer, gan.g_optimizer)]
+    assert iterations == [2, 1]  # d_steps critic updates per generator update
+
+
+# --- backend subprocesses -----------------------------------------------------------------------
+
+
+def _run_worker(backend: str, out: Path, peer: Path | None = None) -> dict:
+    out.mkdir()
+    worker = Path(__file__).with_name("_backend_worker.py")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, str(worker), str(out)] + ([str(peer)] if peer else [])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    with np.load(out / "results.npz") as results:
+        return {key: results[key] for key in results.files}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backends")
+    tf_results = _run_worker("tensorflow", root / "tensorflow")
+    jax_results = _run_worker("jax", root / "jax", peer=root / "tensorflow")
+    return {"tensorflow": tf_results, "jax": jax_results, "root": root}
+
+
+@pytest.mark.slow
+def test_backends_agree_given_the_same_weights_batches_and_noise(runs):
+    tf_run, jax_run = runs["tensorflow"], runs["jax"]
+    assert (tf_run["backend"], jax_run["backend"]) == ("tensorflow", "jax")
+    np.testing.assert_allclose(jax_run["fixed_logs"], tf_run["fixed_logs"], atol=1e-4, rtol=1e-4)
+    keys = [k for k in tf_run if k.startswith("fixed_weights/")]
+    assert len(keys) == 24
+    for key in keys:
+        np.testing.assert_allclose(jax_run[key], tf_run[key], atol=1e-4, err_msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_training_is_finite_and_updates_both_networks(runs, backend):
+    run = runs[backend]
+    assert np.isfinite(run["random_a_logs"]).all()
+    assert run["random_a_iterations"].tolist() == [15, 3]  # 3 generator steps of 5 critic updates
+    unchanged = run["random_keys"][~run["random_changed"]].tolist()
+    # the critic's output bias cancels in mean D(fake) - mean D(real) and the penalty ignores it
+    assert unchanged == ["discriminator/score/bias"]
+    assert any(k.startswith("generator/") for k in run["random_keys"])
+
+
+@pytest.mark.slow
+def test_tensorflow_training_is_repeatable_for_a_seed(runs):
+    run = runs["tensorflow"]
+    np.testing.assert_array_equal(run["random_a_init"], run["random_b_init"])
+    np.testing.assert_array_equal(run["random_a_logs"], run["random_b_logs"])
+    np.testing.assert_array_equal(run["random_a_final"], run["random_b_final"])
+
+
+@pytest.mark.slow
+def test_generator_weights_load_under_the_other_backend(runs):
+    tf_run, jax_run = runs["tensorflow"], runs["jax"]
+    np.testing.assert_allclose(jax_run["peer_generator_out"], tf_run["generator_out"], atol=1e-5)
+    # and JAX's export loads in this process
+    generator, config = load_generator(runs["root"] / "jax" / "generator")
+    z = np.random.default_rng(2).uniform(-1, 1, (3, config.latent_dim)).astype("float32")
+    out = keras.ops.convert_to_numpy(generator(z, training=False))
+    np.testing.assert_allclose(out, jax_run["generator_out"], atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_mixed_precision_step_gives_finite_losses(runs, backend):
+    run = runs[backend]
+    assert str(run["mixed_compute_dtype"]) == "bfloat16"
+    assert np.isfinite(run["mixed_logs"]).all()
+
+
+# --- LoopBatches ----------------------------------------------------------------------------------
+
+
+def _audio(n=10, length=16384):
+    return np.arange(n, dtype=np.float64)[:, None, None] * np.ones((1, length, 1))
+
+
+@pytest.mark.parametrize("n, batch_size, d_steps", [(10, 2, 5), (50, 4, 5), (3, 2, 5)])
+def test_loop_batches_shape_dtype_and_rows(n, batch_size, d_steps):
+    batches = LoopBatches(_audio(n), batch_size=batch_size, d_steps=d_steps, seed=0, steps=4)
+    assert len(batches) == 4
+    batch = batches[0]
+    assert batch.shape == (batch_size * d_steps, 16384, 1) and batch.dtype == np.float32
+    rows = batch[:, 0, 0].astype(int)
+    np.testing.assert_array_equal(rows, batches.indices(0))
+    if n >= batch_size * d_steps:  # distinct examples within a step when there are enough
+        assert len(set(rows)) == len(rows)
+
+
+def test_loop_batches_are_deterministic_and_resume_exactly():
+    audio = _audio(40)
+    full = LoopBatches(audio, batch_size=2, d_steps=5, seed=3, steps=8)
+    again = LoopBatches(audio, batch_size=2, d_steps=5, seed=3, steps=8)
+    resumed = LoopBatches(audio, batch_size=2, d_steps=5, seed=3, steps=8, start_step=5)
+    other_seed = LoopBatches(audio, batch_size=2, d_steps=5, seed=4, steps=8)
+    assert len(resumed) == 3
+    for i in range(8):
+        np.testing.assert_array_equal(full[i], again[i])
+    for i in range(3):
+        np.testing.assert_array_equal(resumed[i], full[5 + i])
+    assert not np.array_equal(full[0], other_seed[0])
+    assert not np.array_equal(full[0], full[1])
+    with pytest.raises(IndexError):
+        resumed[3]
+
+
+@pytest.mark.parametrize(
+    "changes, error, match",
+    [
+        ({"batch_size": 0}, ConfigError, "batch_size=0"),
+        ({"d_steps": -1}, ConfigError, "d_steps=-1"),
+        ({"steps": 2.5}, ConfigError, "steps=2.5"),
+        ({"seed": -1}, ConfigError, "seed=-1"),
+        ({"start_step": 11}, ConfigError, r"start_step=11 .*\[0, steps=10\]"),
+        ({"audio": np.zeros((4, 16384))}, DatasetError, r"\(4, 16384\)"),
+        ({"audio": np.zeros((0, 16384, 2))}, DatasetError, "N > 0"),
+    ],
+)
+def test_loop_batches_reject_bad_arguments(changes, error, match):
+    arguments = {"audio": _audio(4), "batch_size": 2, "d_steps": 5, "seed": 0, "steps": 10, **changes}
+    with pytest.raises(error, match=match):
+        LoopBatches(arguments.pop("audio"), **arguments)
