@@ -1,0 +1,351 @@
+"""Atomic, backend-neutral checkpoints of a WaveGAN training run.
+
+A checkpoint is a folder ``RUN/checkpoints/step_000500/`` holding
+
+- ``variables.npz``: every variable of the GAN as a plain numpy array, no pickle:
+  both networks' weights, the random-stream states (the GAN's own
+  :class:`keras.random.SeedGenerator` and the phase-shuffle layers'), and both
+  Adam optimizers' slots and iteration counters;
+- ``state.json``: the generator step, the data-order position (the data order
+  is keyed on the global step), the configs, the backend and the time.
+
+Arrays are keyed by structure, not by Keras' auto-numbered variable paths
+(``seed_generator_4``, ``adam_1`` change with what else the process built):
+``generator/upconv_0/kernel``, ``discriminator/phase_shuffle_0/seed_generator_state``,
+``gan/seed_generator/seed_generator_state``, ``g_optimizer/dense_kernel_momentum``.
+Integer dtypes differ per backend (TensorFlow stores counters as int64, JAX as
+int32/uint32); restoring casts to the live variable's dtype, so a run trained
+under JAX resumes under TensorFlow and back.
+
+A checkpoint is written into a hidden temporary folder and renamed into place,
+so a crash leaves either the whole checkpoint or none; leftover temporary
+folders are removed by the next save or restore. Only the newest ``keep``
+checkpoints are kept. :func:`restore_latest` skips a damaged newest checkpoint
+with a warning and falls back to the one before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from beatgan.errors import CheckpointError
+
+CHECKPOINTS_DIR = "checkpoints"  # inside a run directory
+VARIABLES_FILE = "variables.npz"
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1  # bump when the layout of a checkpoint changes
+_NAME = re.compile(r"^step_(\d{6,})$")
+_TEMP_PREFIX = ".tmp-"
+
+
+def checkpoint_name(step: int) -> str:
+    """Return the folder name of the checkpoint at generator step ``step`` (``step_000500``)."""
+    return f"step_{step:06d}"
+
+
+def named_variables(gan) -> dict[str, object]:
+    """Name every variable of a compiled WaveGAN by its place in the model.
+
+    Parameters
+    ----------
+    gan : beatgan.train.WaveGAN
+        A compiled model (both optimizers built).
+
+    Returns
+    -------
+    dict of str to keras.Variable
+        Keys ``generator/<layer>/<variable>``, ``discriminator/<layer>/<variable>``,
+        ``gan/<attribute>/<variable>`` for the GAN's own random streams and
+        ``d_optimizer/<variable>``, ``g_optimizer/<variable>`` and ``optimizer/<variable>``
+        for a wrapper optimizer's own counter.
+
+    Raises
+    ------
+    CheckpointError
+        When a variable of the model cannot be named or two get the same name.
+    """
+    import keras
+
+    named: dict[str, object] = {}
+
+    def add(key, variable):
+        if key in named:
+            raise CheckpointError(f"two variables of the GAN would both be saved as {key!r}")
+        named[key] = variable
+
+    for part in ("generator", "discriminator"):
+        for layer in getattr(gan, part).layers:
+            for variable in layer.variables:
+                add(f"{part}/{layer.name}/{variable.name}", variable)
+    for attribute, value in sorted(vars(gan).items()):
+        if isinstance(value, keras.random.SeedGenerator):
+            add(f"gan/{attribute}/{value.state.name}", value.state)
+    covered = {id(v) for v in named.values()}
+    unnamed = [v.path for v in gan.variables if id(v) not in covered]
+    if unnamed:
+        raise CheckpointError(f"cannot name GAN variables {unnamed[:4]} for a checkpoint")
+    for part in ("d_optimizer", "g_optimizer"):
+        optimizer = getattr(gan, part, None)
+        if optimizer is None or not optimizer.built:
+            raise CheckpointError(f"the GAN's {part} is not built; compile the model before checkpointing")
+        for variable in optimizer.variables:
+            add(f"{part}/{variable.name}", variable)
+    # a wrapper optimizer (Keras' MultiOptimizer, which the JAX trainer steps) has its own counter
+    joint = getattr(gan, "optimizer", None)
+    if joint is not None and getattr(joint, "built", False):
+        covered = {id(v) for v in named.values()}
+        for variable in joint.variables:
+            if id(variable) not in covered:
+                add(f"optimizer/{variable.name}", variable)
+    return named
+
+
+def _to_numpy(variable) -> np.ndarray:
+    array = np.asarray(variable.numpy())
+    if array.dtype.kind not in "biuf":
+        array = array.astype(np.float32)  # e.g. bfloat16, which plain numpy cannot load
+    return array
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync folders; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _remove_temporaries(directory: Path) -> None:
+    for leftover in directory.glob(f"{_TEMP_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Return the checkpoint folders in ``directory``, oldest (lowest step) first.
+
+    Temporary folders of an unfinished write and other files are ignored.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """Return the generator step encoded in a checkpoint folder's name."""
+    match = _NAME.match(Path(path).name)
+    if not match:
+        raise CheckpointError(f"{path} is not a checkpoint folder (expected a name like step_000500)")
+    return int(match.group(1))
+
+
+def save_checkpoint(gan, directory: str | os.PathLike, *, step: int, state: dict | None = None, keep: int = 3) -> Path:
+    """Write a checkpoint of ``gan`` at generator step ``step`` atomically.
+
+    Parameters
+    ----------
+    gan : beatgan.train.WaveGAN
+        The compiled model; every variable and both optimizers are saved.
+    directory : path-like
+        The checkpoints folder (``RUN/checkpoints``); created when missing.
+    step : int
+        Generator updates done, >= 0; names the checkpoint.
+    state : dict, optional
+        JSON-serialisable extras stored in ``state.json`` (configs, backend).
+    keep : int, optional
+        How many of the newest checkpoints to keep; older ones are deleted.
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint folder.
+    """
+    import keras
+
+    if keep < 1:
+        raise CheckpointError(f"keep={keep!r} must be at least 1")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(directory)
+    arrays = {key: _to_numpy(v) for key, v in named_variables(gan).items()}
+    payload = {
+        **(state or {}),
+        "format": FORMAT_VERSION,
+        "step": int(step),
+        "data_step": int(step),  # the data order is keyed on the global step
+        "time": time.time(),
+        "backend": keras.backend.backend(),
+        "variables": len(arrays),
+    }
+    final = directory / checkpoint_name(step)
+    temp = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}-", dir=directory))
+    try:
+        with open(temp / VARIABLES_FILE, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        with open(temp / STATE_FILE, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(temp)
+        if final.exists():  # e.g. a damaged checkpoint at this step that a resume skipped
+            stale = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}stale-", dir=directory))
+            os.replace(final, stale / final.name)
+        os.replace(temp, final)
+        _fsync_dir(directory)
+    finally:
+        _remove_temporaries(directory)
+    for old in list_checkpoints(directory)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read and check a checkpoint folder without touching any model.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        Every saved variable by name.
+    state : dict
+        The contents of ``state.json`` (``step``, ``data_step``, configs, ...).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file, when either file is missing, truncated or corrupt.
+    """
+    path = Path(path)
+    state_path, variables_path = path / STATE_FILE, path / VARIABLES_FILE
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"checkpoint file {state_path} is missing or damaged: {error}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CheckpointError(f"checkpoint file {state_path} has no integer 'step'")
+    try:
+        with np.load(variables_path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}  # reading checks each array's CRC
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"checkpoint file {variables_path} is missing or damaged: {error}") from None
+    if state.get("variables", len(arrays)) != len(arrays):
+        raise CheckpointError(
+            f"checkpoint file {variables_path} holds {len(arrays)} arrays, {state_path} says {state['variables']}"
+        )
+    return arrays, state
+
+
+def _cast(array: np.ndarray, variable, key: str, path: Path) -> np.ndarray:
+    dtype = np.dtype(str(variable.dtype)) if str(variable.dtype) != "bfloat16" else np.float32
+    if array.dtype.kind in "iu" and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise CheckpointError(f"{path}: {key} holds values outside the range of {dtype}")
+    return array.astype(dtype)
+
+
+def restore_checkpoint(gan, path: str | os.PathLike) -> dict:
+    """Load a checkpoint into a compiled WaveGAN built with the same configs.
+
+    Every name and shape is checked before any variable is assigned, so a
+    failed restore leaves the model as it was.
+
+    Parameters
+    ----------
+    gan : beatgan.train.WaveGAN
+        The compiled model to fill.
+    path : path-like
+        A checkpoint folder.
+
+    Returns
+    -------
+    dict
+        The checkpoint's ``state.json``.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file, when it is damaged or its variables do not match the model.
+    """
+    path = Path(path)
+    arrays, state = read_checkpoint(path)
+    variables = named_variables(gan)
+    source = path / VARIABLES_FILE
+    missing = sorted(set(variables) - set(arrays))
+    extra = sorted(set(arrays) - set(variables))
+    if missing or extra:
+        raise CheckpointError(f"{source} does not match the model: missing {missing[:4]}, unexpected {extra[:4]}")
+    values = {}
+    for key, variable in variables.items():
+        if tuple(arrays[key].shape) != tuple(variable.shape):
+            raise CheckpointError(
+                f"{source}: {key} has shape {arrays[key].shape}, the model needs {tuple(variable.shape)}"
+            )
+        values[key] = _cast(arrays[key], variable, key, source)
+    for key, variable in variables.items():
+        variable.assign(values[key])
+    return state
+
+
+def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
+    """Restore the newest usable checkpoint in ``directory``.
+
+    A damaged checkpoint (truncated by a power loss, say) is skipped with a
+    warning and the one before it is tried.
+
+    Parameters
+    ----------
+    gan : beatgan.train.WaveGAN
+        The compiled model to fill.
+    directory : path-like
+        The checkpoints folder.
+
+    Returns
+    -------
+    dict or None
+        The restored checkpoint's ``state.json`` plus ``"path"``; ``None`` when the
+        folder holds no checkpoint.
+
+    Raises
+    ------
+    CheckpointError
+        When checkpoints exist but none can be restored; the message names each.
+    """
+    directory = Path(directory)
+    if directory.is_dir():
+        _remove_temporaries(directory)
+    failures = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            state = restore_checkpoint(gan, path)
+        except CheckpointError as error:
+            warnings.warn(f"skipping checkpoint {path.name}: {error}", stacklevel=2)
+            failures.append(str(error))
+            continue
+        return {**state, "path": str(path)}
+    if failures:
+        raise CheckpointError("no checkpoint can be restored: " + "; ".join(failures))
+    return None

@@ -1,0 +1,192 @@
+"""Checkpoints: exact round trip, keep-last-K, atomic writes, damaged checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from beatgan.checkpoint import (
+    STATE_FILE,
+    VARIABLES_FILE,
+    checkpoint_step,
+    list_checkpoints,
+    named_variables,
+    read_checkpoint,
+    restore_checkpoint,
+    restore_latest,
+    save_checkpoint,
+)
+from beatgan.config import ModelConfig, TrainConfig
+from beatgan.errors import CheckpointError
+
+keras = pytest.importorskip("keras")
+from beatgan.callbacks import generator_step  # noqa: E402  (needs keras)
+from beatgan.train import LoopBatches, WaveGAN  # noqa: E402
+
+MODEL = ModelConfig(model_dim=2)
+TRAIN = TrainConfig(batch_size=2, d_steps=1, steps=4, seed=3)  # d_steps=1: one trace costs ~5 s, not ~12
+SLICE = MODEL.slice_len
+
+
+def make_gan(model_config: ModelConfig = MODEL, train_config: TrainConfig = TRAIN) -> WaveGAN:
+    gan = WaveGAN(model_config, train_config)
+    gan.compile()
+    return gan
+
+
+def values(gan) -> dict[str, np.ndarray]:
+    return {key: np.array(v.numpy()) for key, v in named_variables(gan).items()}
+
+
+def fit(gan, audio, start: int, end: int) -> dict:
+    batches = LoopBatches(audio, batch_size=TRAIN.batch_size, d_steps=TRAIN.d_steps, seed=TRAIN.seed,
+                          steps=end, start_step=start)
+    return gan.fit(batches, epochs=1, verbose=0, shuffle=False).history
+
+
+@pytest.fixture(scope="module")
+def audio(drum_recording) -> np.ndarray:
+    """Eight overlapping stereo windows of a real drum recording, decimated to about 14.7 kHz."""
+    rate, data = drum_recording
+    decimated = np.asarray(data[:: max(1, rate // 14700)], dtype=np.float32)
+    if len(decimated) < SLICE + 7000:
+        decimated = np.concatenate([decimated, decimated])
+    return np.stack([decimated[i * 1000:i * 1000 + SLICE] for i in range(8)])  # (8, 16384, 2)
+
+
+@pytest.fixture(scope="module")
+def gan() -> WaveGAN:
+    """An untrained, compiled tiny GAN for the tests that only write and read files."""
+    return make_gan()
+
+
+def test_named_variables_cover_everything_with_stable_keys(gan):
+    named = named_variables(gan)
+    optimizer_variables = {id(v) for v in gan.d_optimizer.variables + gan.g_optimizer.variables}
+    assert {id(v) for v in gan.variables} | optimizer_variables <= {id(v) for v in named.values()}
+    # keys must not depend on what else the process built (Keras numbers paths: adam_1, seed_generator_4)
+    assert set(named_variables(make_gan())) == set(named)
+    assert "gan/seed_generator/seed_generator_state" in named
+    assert "discriminator/phase_shuffle_0/seed_generator_state" in named
+    assert {"d_optimizer/iteration", "g_optimizer/iteration"} <= set(named)
+
+
+def test_restore_continues_exactly_like_an_uninterrupted_run(audio, tmp_path):
+    first = make_gan()
+    fit(first, audio, 0, 2)
+    path = save_checkpoint(first, tmp_path, step=2)
+    saved = values(first)
+    uninterrupted = fit(first, audio, 2, 4)
+
+    # another seed: different initial weights and random streams, so all of it must come from the checkpoint
+    second = make_gan(train_config=TRAIN.replace(seed=TRAIN.seed + 1))
+    before = values(second)
+    assert not np.array_equal(before["gan/seed_generator/seed_generator_state"],
+                              saved["gan/seed_generator/seed_generator_state"])
+    state = restore_checkpoint(second, path)
+    assert state["step"] == state["data_step"] == 2
+    assert generator_step(second) == 2
+    assert int(second.d_optimizer.iterations.numpy()) == 2 * TRAIN.d_steps
+    for key, value in values(second).items():
+        np.testing.assert_array_equal(value, saved[key], err_msg=key)
+
+    resumed = fit(second, audio, 2, 4)
+    assert resumed == uninterrupted  # the same losses, bit for bit
+    after = values(first)
+    for key, value in values(second).items():
+        np.testing.assert_array_equal(value, after[key], err_msg=key)
+
+
+def test_keeps_only_the_newest_checkpoints(gan, tmp_path):
+    for step in range(1, 6):
+        save_checkpoint(gan, tmp_path, step=step, keep=2)
+    assert [checkpoint_step(p) for p in list_checkpoints(tmp_path)] == [4, 5]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_000004", "step_000005"]
+
+
+def test_leftover_temporary_folder_is_ignored_and_cleaned(gan, tmp_path):
+    leftover = tmp_path / ".tmp-step_000009-crashed"
+    leftover.mkdir()
+    (leftover / VARIABLES_FILE).write_bytes(b"half a file")
+    assert list_checkpoints(tmp_path) == []
+    assert restore_latest(gan, tmp_path) is None
+    assert not leftover.exists()
+    leftover.mkdir()
+    save_checkpoint(gan, tmp_path, step=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_000001"]
+
+
+def test_failed_write_leaves_no_checkpoint(gan, tmp_path, monkeypatch):
+    save_checkpoint(gan, tmp_path, step=1)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(gan, tmp_path, step=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["step_000001"]
+
+
+def _truncate(path):
+    data = (path / VARIABLES_FILE).read_bytes()
+    (path / VARIABLES_FILE).write_bytes(data[: len(data) // 2])
+
+
+def _flip_bytes(path):
+    data = bytearray((path / VARIABLES_FILE).read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8] = bytes(255 - b for b in data[middle:middle + 8])
+    (path / VARIABLES_FILE).write_bytes(bytes(data))
+
+
+def _drop_state(path):
+    (path / STATE_FILE).unlink()
+
+
+def _garble_state(path):
+    (path / STATE_FILE).write_text('{"step": ')
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_bytes, _drop_state, _garble_state])
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(gan, tmp_path, damage):
+    save_checkpoint(gan, tmp_path, step=1)
+    newest = save_checkpoint(gan, tmp_path, step=2)
+    damage(newest)
+    with pytest.raises(CheckpointError, match="step_000002"):
+        read_checkpoint(newest)
+    with pytest.warns(UserWarning, match="step_000002"):
+        state = restore_latest(gan, tmp_path)
+    assert state["step"] == 1 and state["path"].endswith("step_000001")
+
+
+def test_no_restorable_checkpoint_names_every_file(gan, tmp_path):
+    for step in (1, 2):
+        _truncate(save_checkpoint(gan, tmp_path, step=step))
+    with pytest.warns(UserWarning), pytest.raises(CheckpointError) as error:
+        restore_latest(gan, tmp_path)
+    assert "step_000001" in str(error.value) and "step_000002" in str(error.value)
+
+
+def test_mismatched_model_is_refused_and_left_untouched(gan, tmp_path):
+    path = save_checkpoint(gan, tmp_path, step=1)
+    wider = make_gan(MODEL.replace(model_dim=4))
+    before = values(wider)
+    with pytest.raises(CheckpointError, match=r"variables\.npz.*shape"):
+        restore_checkpoint(wider, path)
+    for key, value in values(wider).items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_other_backend_integer_dtypes_are_cast(gan, tmp_path):
+    """JAX keeps counters as int32 and seeds as uint32, TensorFlow as int64: either loads into either."""
+    path = save_checkpoint(gan, tmp_path, step=1)
+    arrays, _ = read_checkpoint(path)
+    other = {k: (v.astype(np.uint32) if "seed" in k else v.astype(np.int32)) if v.dtype.kind in "iu" else v
+             for k, v in arrays.items()}
+    np.savez(path / VARIABLES_FILE, **other)
+    assert restore_checkpoint(gan, path)["step"] == 1
+    state = json.loads((path / STATE_FILE).read_text())
+    assert state["backend"] == keras.backend.backend() and state["variables"] == len(arrays)

@@ -1,0 +1,239 @@
+"""Training runs: resume after SIGKILL, checkpoint on Ctrl-C/SIGTERM, config checks, repeatability, JAX."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wavfile24
+from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, restore_checkpoint
+from beatgan.cli import build_parser, main
+from beatgan.config import ModelConfig, TrainConfig, write_json_atomic
+from beatgan.data import save_dataset
+from beatgan.errors import ConfigError
+from beatgan.run import METRIC_NAMES, load_metrics, read_run_config, resolve_configs, select_backend, train
+
+MODEL = ModelConfig(model_dim=2)
+TINY = ["--model-dim", "2", "--batch-size", "2", "--d-steps", "1"]  # a step takes ~0.1 s on a CPU
+TRAIN = TrainConfig(batch_size=2, d_steps=1, steps=6, checkpoint_every=4, preview_every=3, seed=5)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(drum_recording, tmp_path_factory) -> Path:
+    """A dataset file of eight stereo windows of a real drum recording at about 14.7 kHz."""
+    rate, data = drum_recording
+    decimated = np.asarray(data[:: max(1, rate // 14700)], dtype=np.float32)
+    if len(decimated) < MODEL.slice_len + 7000:
+        decimated = np.concatenate([decimated, decimated])
+    audio = np.stack([decimated[i * 1000:i * 1000 + MODEL.slice_len] for i in range(8)])
+    path = tmp_path_factory.mktemp("data") / "loops.npz"
+    save_dataset(path, audio, [f"loop_{i}" for i in range(8)], sample_rate=MODEL.sample_rate)
+    return path
+
+
+def command(dataset, run_dir, *options) -> list[str]:
+    return [sys.executable, "-m", "beatgan", "train", str(dataset), "--run-dir", str(run_dir), *TINY, *options]
+
+
+def environment(backend: str = "tensorflow") -> dict:
+    return {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def start(cmd, backend: str = "tensorflow") -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                            env=environment(backend))
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"training exited early ({process.returncode}):\n{process.stdout.read()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("training made no progress in time")
+        time.sleep(0.02)
+
+
+def make_gan(run_dir: Path):
+    from beatgan.train import WaveGAN
+
+    stored = read_run_config(run_dir)
+    gan = WaveGAN(stored["model"], stored["train"])
+    gan.compile()
+    return gan
+
+
+@pytest.mark.slow
+def test_sigkill_then_same_command_resumes_from_the_last_checkpoint(dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = command(dataset, run_dir, "--steps", "60", "--checkpoint-every", "4", "--preview-every", "30",
+                  "--log-every", "1", "--seed", "5")
+    first = start(cmd)
+    wait_for(lambda: list_checkpoints(run_dir / CHECKPOINTS_DIR), first)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    assert first.returncode == -signal.SIGKILL
+    resume_step = checkpoint_step(list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1])
+    assert 4 <= resume_step < 60
+
+    second = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment(), timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"resumed {run_dir} from step {resume_step}" in second.stdout
+    metrics = load_metrics(run_dir)
+    np.testing.assert_array_equal(metrics["step"], np.arange(1, 61))  # nothing lost, nothing twice
+
+    checkpoints = list_checkpoints(run_dir / CHECKPOINTS_DIR)
+    assert [checkpoint_step(p) for p in checkpoints] == [52, 56, 60]  # keep_checkpoints=3
+    gan = make_gan(run_dir)
+    for path in checkpoints:
+        assert restore_checkpoint(gan, path)["step"] == checkpoint_step(path)
+    from beatgan.weights import load_generator
+
+    generator, config = load_generator(run_dir / "weights")
+    assert config == MODEL and generator(np.zeros((1, 100), np.float32)).shape == (1, 16384, 2)
+
+    # the resumed run lost nothing: its losses equal an uninterrupted run's, bit for bit
+    reference = train(dataset, tmp_path / "reference", model_config=MODEL,
+                      train_config=read_run_config(run_dir)["train"], progress=False, log_every=1)
+    assert reference.step == 60
+    expected = load_metrics(tmp_path / "reference")
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(metrics[name], expected[name], err_msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_writes_a_checkpoint_at_exit(dataset, tmp_path, sig, status):
+    run_dir = tmp_path / "run"
+    process = start(command(dataset, run_dir, "--steps", "1000", "--checkpoint-every", "1000", "--log-every", "1"))
+    metrics = run_dir / "metrics.jsonl"
+    wait_for(lambda: metrics.is_file() and metrics.read_text().count("\n") >= 2, process)
+    process.send_signal(sig)
+    output, _ = process.communicate(timeout=240)
+    assert process.returncode == status, output
+    stopped = re.search(rf"stopped by {sig.name} at step (\d+)", output)
+    assert stopped, output
+    step = int(stopped.group(1))
+    assert 2 <= step < 1000
+    assert [checkpoint_step(p) for p in list_checkpoints(run_dir / CHECKPOINTS_DIR)] == [step]
+    assert load_metrics(run_dir)["step"][-1] == step
+    assert (run_dir / "weights" / "generator.npz").is_file()
+
+
+def test_same_seed_gives_the_same_losses_and_a_complete_run_dir(dataset, tmp_path):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("repeatability is checked on the TensorFlow CPU backend")
+    results = [train(dataset, tmp_path / name, model_config=MODEL, train_config=TRAIN, progress=False,
+                     log_every=2) for name in ("a", "b")]
+    first, second = (load_metrics(r.run_dir) for r in results)
+    np.testing.assert_array_equal(first["step"], [2, 4, 6])
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+        assert np.all(np.isfinite(first[name]))
+    assert np.all(first["steps_per_sec"] > 0)
+
+    result = results[0]
+    assert (result.step, result.resumed_from, result.stopped_by) == (6, None, None)
+    assert result.metrics["step"] == 6 and result.weights_dir == result.run_dir / "weights"
+    stored = json.loads((result.run_dir / "config.json").read_text())
+    assert stored["model"] == MODEL.to_dict() and stored["train"] == TRAIN.to_dict()
+    assert stored["backend"] == "tensorflow" and stored["data"] == str(dataset.resolve())
+    assert [checkpoint_step(p) for p in list_checkpoints(result.run_dir / CHECKPOINTS_DIR)] == [4, 6]
+    previews = sorted((result.run_dir / "previews").iterdir())
+    assert [p.name for p in previews] == ["step_000003", "step_000006"]
+    rate, audio, bits = wavfile24.read(previews[0] / "preview_00.wav")
+    assert (rate, audio.shape, bits) == (MODEL.sample_rate, (MODEL.slice_len, 2), 24)
+
+    # the same call again resumes a finished run: nothing to do; more steps continue the count
+    again = train(dataset, result.run_dir, progress=False, log_every=2)
+    assert (again.step, again.resumed_from) == (6, 6)
+    longer = train(dataset, result.run_dir, train_config=TRAIN.replace(steps=8), progress=False, log_every=2)
+    assert (longer.step, longer.resumed_from) == (8, 6)
+    np.testing.assert_array_equal(load_metrics(result.run_dir)["step"], [2, 4, 6, 8])
+
+
+def _write_run(run_dir: Path, model: ModelConfig, train_config: TrainConfig) -> None:
+    write_json_atomic(run_dir / "config.json", {"model": model.to_dict(), "train": train_config.to_dict(),
+                                                "data": None, "backend": "tensorflow"})
+
+
+def test_resume_with_other_options_names_the_fields(tmp_path, dataset, capsys):
+    _write_run(tmp_path, MODEL, TRAIN)
+    with pytest.raises(ConfigError, match=r"model_dim: run has 2, given 4.*batch_size: run has 2, given 3"):
+        resolve_configs(tmp_path, model_options={"model_dim": 4}, train_options={"batch_size": 3})
+    model, train_config = resolve_configs(tmp_path, train_options={"steps": 99})
+    assert model == MODEL and train_config == TRAIN.replace(steps=99)  # unset options come from the run
+    with pytest.raises(ConfigError, match="seed: run has 5, given 0"):
+        train(dataset, tmp_path, model_config=MODEL, train_config=TrainConfig(batch_size=2, d_steps=1, steps=6,
+                                                                              checkpoint_every=4, preview_every=3))
+    status = main(["train", str(dataset), "--run-dir", str(tmp_path), "--model-dim", "8", "--steps", "50"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "model_dim: run has 2, given 8" in error and "steps: run has" not in error
+
+
+def test_every_config_field_is_an_option():
+    parser = build_parser()
+    args = parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "8", "--mixed-precision",
+                              "--gp-weight", "5"])
+    for field in (*ModelConfig.__dataclass_fields__, *TrainConfig.__dataclass_fields__):
+        assert hasattr(args, field), field
+    assert (args.model_dim, args.mixed_precision, args.gp_weight, args.slice_len) == (8, True, 5.0, None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "wide"])
+
+
+def test_invalid_option_value_is_an_error(tmp_path, capsys):
+    assert main(["train", "x.npz", "--run-dir", str(tmp_path / "new"), "--slice-len", "1000"]) == 2
+    assert "slice_len=1000 must be one of" in capsys.readouterr().err
+
+
+def test_backend_cannot_change_after_keras_is_imported():
+    keras = pytest.importorskip("keras")
+    active = keras.backend.backend()
+    assert select_backend(None) == active == select_backend(active)
+    other = "jax" if active == "tensorflow" else "tensorflow"
+    with pytest.raises(ConfigError, match=f"backend='{other}'.*already imported"):
+        select_backend(other)
+    with pytest.raises(ConfigError, match="must be one of"):
+        select_backend("torch")
+
+
+def test_load_metrics_skips_a_line_cut_short(tmp_path):
+    lines = [json.dumps({"step": s, "d_loss": 1.0, "g_loss": 2.0, "gp": 0.1, "wasserstein": 0.5,
+                         "steps_per_sec": 3.0, "time": 0.0}) for s in (1, 2)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 3, "d_lo')
+    metrics = load_metrics(tmp_path)
+    np.testing.assert_array_equal(metrics["step"], [1, 2])
+    assert metrics["g_loss"].tolist() == [2.0, 2.0]
+
+
+@pytest.mark.slow
+def test_jax_backend_resumes_a_tensorflow_run(dataset, tmp_path):
+    pytest.importorskip("jax")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("this test starts the run on the TensorFlow backend in-process")
+    run_dir = tmp_path / "run"
+    train(dataset, run_dir, model_config=MODEL, train_config=TRAIN.replace(steps=2), progress=False)
+    done = subprocess.run(command(dataset, run_dir, "--steps", "3", "--backend", "jax"), capture_output=True,
+                          text=True, cwd=REPO, env=environment("tensorflow"), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"resumed {run_dir} from step 2" in done.stdout and "done: step 3" in done.stdout
+    assert read_run_config(run_dir)["backend"] == "jax"
+    newest = list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1]
+    assert json.loads((newest / "state.json").read_text())["backend"] == "jax"
+    assert restore_checkpoint(make_gan(run_dir), newest)["step"] == 3  # and back: JAX's checkpoint loads on TF
