@@ -63,12 +63,23 @@ def choose_loop_folder(
         return Path(data_folder), "given"
     if has_loops(user_folder):
         return Path(user_folder), "user"
+    return ensure_corpus(corpus_folder, count=corpus_count, seed=seed, progress=progress), "open corpus"
+
+
+def ensure_corpus(
+    corpus_folder: str | os.PathLike = CORPUS_FOLDER, *, count: int = 434, seed: int = 0, progress: bool = True
+) -> Path:
+    """Return the open corpus folder, rendering it first when it holds no finished corpus.
+
+    A finished corpus has its ``CREDITS`` file (written last) and its loops; the
+    render is deterministic for ``count`` and ``seed`` on a given set of kits.
+    """
     corpus_folder = Path(corpus_folder)
     if not (corpus_folder / "CREDITS").is_file() or not has_loops(corpus_folder):
         from beatgan.corpus import render_corpus
 
-        render_corpus(corpus_folder, count=corpus_count, seed=seed, progress=progress)
-    return corpus_folder, "open corpus"
+        render_corpus(corpus_folder, count=count, seed=seed, progress=progress)
+    return corpus_folder
 
 
 def read_original(path: str | os.PathLike, *, seconds: float | None = None) -> tuple[int, np.ndarray]:
