@@ -51,7 +51,8 @@ def waveform_and_spectrogram(clips: Sequence[tuple[str, np.ndarray, int]], *, ma
         mid = _as_2d(audio).mean(axis=1)
         time = np.arange(len(mid)) / rate
         axes[0, column].plot(time, mid, linewidth=0.5)
-        axes[0, column].set(title=f"{label} ({rate} Hz)", xlabel="seconds", ylim=(-1.05, 1.05))
+        axes[0, column].set(xlabel="seconds", ylim=(-1.05, 1.05))
+        axes[0, column].set_title(f"{label}\n({rate} Hz)", fontsize="small")
         spectrum = np.abs(librosa.stft(mid, n_fft=1024, hop_length=256))
         db = librosa.amplitude_to_db(spectrum, ref=np.max(spectrum) + 1e-12)
         librosa.display.specshow(db, sr=rate, hop_length=256, x_axis="time", y_axis="hz", ax=axes[1, column])
