@@ -253,7 +253,7 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
 
 def train(data, run_dir, *, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
           backend: str | None = None, progress: bool = True, log_every: int = 100,
-          tensorboard: bool = True) -> TrainResult:
+          tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1) -> TrainResult:
     """Train WaveGAN with WGAN-GP in ``run_dir``, starting or resuming the run.
 
     Parameters
@@ -276,6 +276,14 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     tensorboard : bool, optional
         Also write TensorBoard summaries to ``RUN/tensorboard`` (needs the tensorflow
         and tensorboard packages; without them only ``metrics.jsonl`` and the WAVs).
+    devices : int, optional
+        Data-parallel devices (see :mod:`beatgan.distribute`); ``train_config.batch_size``
+        is the global batch and must be a multiple. Not saved with the run: a run
+        may be resumed on another number of devices.
+    steps_per_execution : int, optional
+        Generator steps per call of Keras' train function (``compile(steps_per_execution=)``):
+        on TensorFlow they run in one graph call, on JAX as back-to-back dispatches of
+        the one compiled step; callbacks see one batch per call. Not saved with the run.
 
     Returns
     -------
@@ -294,14 +302,18 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         After a second Ctrl-C, once the checkpoint is written.
     """
     active_backend = select_backend(backend)
-    if not isinstance(log_every, int) or log_every <= 0:
-        raise ConfigError(f"log_every={log_every!r} must be a positive integer")
+    for name, value in (("log_every", log_every), ("steps_per_execution", steps_per_execution)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{name}={value!r} must be a positive integer")
     run_dir = Path(run_dir)
     stored = read_run_config(run_dir)
     model_config = model_config or (stored["model"] if stored else ModelConfig())
     train_config = train_config or (stored["train"] if stored else TrainConfig())
     if stored:
         _check_resume(run_dir, stored, model_config, train_config)
+    from beatgan.distribute import check_devices
+
+    check_devices(devices, batch_size=train_config.batch_size)  # before loading any data
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_lock(run_dir):
         audio, data_path = _load_audio(data, model_config, train_config, progress)
@@ -311,8 +323,11 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
             "model": model_config.to_dict(), "train": train_config.to_dict(),
             "data": data_path or (stored or {}).get("data"), "backend": active_backend,
         })
-        return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
-                      tensorboard=tensorboard)
+        from beatgan.distribute import data_parallel
+
+        with data_parallel(devices, batch_size=train_config.batch_size):
+            return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
+                          tensorboard=tensorboard, steps_per_execution=steps_per_execution)
 
 
 def _next_boundary(step: int, intervals, total: int) -> int:
@@ -325,7 +340,7 @@ def _interactive() -> bool:
 
 
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
-           log_every: int, tensorboard: bool) -> TrainResult:
+           log_every: int, tensorboard: bool, steps_per_execution: int = 1) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     from beatgan import callbacks as cb
     from beatgan.checkpoint import CHECKPOINTS_DIR, restore_latest, save_checkpoint
@@ -334,7 +349,7 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
 
     tc = train_config
     gan = WaveGAN(model_config, tc)
-    gan.compile()
+    gan.compile(steps_per_execution=steps_per_execution)
     restored = restore_latest(gan, run_dir / CHECKPOINTS_DIR)
     start = restored["step"] if restored else 0
     if cb.generator_step(gan) != start:

@@ -18,6 +18,7 @@ discriminator call, the penalty's included.
 Everything but the update itself is backend-neutral :mod:`keras.ops`; the
 TensorFlow step (``tf.GradientTape``, graph mode) lives here and the stateless
 JAX step in :mod:`beatgan.train_jax`, chosen by ``keras.backend.backend()``.
+Both run data-parallel over several devices under :func:`beatgan.distribute.data_parallel`.
 
 Repeatability: the same seed gives the same weights, noise, phase shifts and
 batches. On a TensorFlow CPU two runs then give bit-identical losses (tested)
@@ -236,11 +237,18 @@ class WaveGAN(keras.Model):
         return z_d, alpha, z_g
 
     def split_real(self, data):
-        """Reshape a ``fit`` batch (d_steps * B, T, C) into float32 (d_steps, B, T, C) minibatches."""
+        """Split a ``fit`` batch (B * d_steps, T, C) into float32 (d_steps, B, T, C) minibatches.
+
+        The batch is example-major: row ``b * d_steps + i`` is example ``b`` of
+        minibatch ``i`` (:class:`LoopBatches` lays its rows out so). A contiguous
+        share of the rows, as data parallelism gives each device, thus holds a
+        share of every minibatch.
+        """
         if isinstance(data, (tuple, list)):
             data = data[0]
         c = self.model_config
-        return ops.reshape(ops.cast(data, "float32"), (self.train_config.d_steps, -1, c.slice_len, c.channels))
+        real = ops.reshape(ops.cast(data, "float32"), (-1, self.train_config.d_steps, c.slice_len, c.channels))
+        return ops.transpose(real, (1, 0, 2, 3))  # (B, d_steps, T, C) -> (d_steps, B, T, C)
 
     def critic_loss(self, d_real, d_fake, gp):
         """Return ``(d_loss, wasserstein)`` in float32 from critic scores (B, 1) and the penalty."""
@@ -260,8 +268,17 @@ class WaveGAN(keras.Model):
     def _train_step_tensorflow(self, data):
         import tensorflow as tf
 
-        real = self.split_real(data)  # (d_steps, B, T, C)
-        z_d, alpha, z_g = self.draw_step_noise(ops.shape(real)[1])
+        real = self.split_real(data)  # (d_steps, b, T, C): this replica's share b of the global batch B
+        # Under tf.distribute each replica runs this step on its share; the optimizers sum the
+        # replicas' gradients, so each loss is divided by the replica count (global-batch mean).
+        replica = tf.distribute.get_replica_context()
+        replicas = replica.num_replicas_in_sync if replica is not None else 1
+        local = real.shape[1] if real.shape[1] is not None else ops.shape(real)[1]
+        z_d, alpha, z_g = self.draw_step_noise(local * replicas)  # the global batch's noise
+        if replicas > 1:  # this replica's rows of it, the same ones as its rows of the data
+            first = replica.replica_id_in_sync_group * local
+            z_d, alpha, z_g = (tf.convert_to_tensor(x) for x in (z_d, alpha, z_g))
+            z_d, alpha, z_g = z_d[:, first:first + local], alpha[:, first:first + local], z_g[first:first + local]
         d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
         d_logs = []
         for i in range(self.train_config.d_steps):  # unrolled: d_steps is a small constant
@@ -271,15 +288,18 @@ class WaveGAN(keras.Model):
                 d_fake = self.discriminator(fake, training=True)
                 gp = gradient_penalty(self.discriminator, real[i], fake, alpha[i])
                 d_loss, wasserstein = self.critic_loss(d_real, d_fake, gp)
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
+                share = d_loss / replicas
+            gradients = tape.gradient(share, d_variables)
+            self.d_optimizer.apply_gradients(zip(gradients, d_variables))
             d_logs.append((d_loss, gp, wasserstein))
         with tf.GradientTape() as tape:
             score = self.discriminator(self.generator(z_g, training=True), training=True)
             g_loss = -ops.mean(ops.cast(score, "float32"))
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
+            share = g_loss / replicas
+        self.g_optimizer.apply_gradients(zip(tape.gradient(share, g_variables), g_variables))
         d_loss, gp, wasserstein = (ops.mean(ops.stack(values)) for values in zip(*d_logs))
         values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "wasserstein": wasserstein}
-        for tracker in self.trackers:
+        for tracker in self.trackers:  # per replica; fit averages the replicas' (equal-share) means
             tracker.update_state(values[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}
 
@@ -331,20 +351,26 @@ class LoopBatches(keras.utils.PyDataset):
         if not isinstance(start_step, (int, np.integer)) or not 0 <= start_step <= steps:
             raise ConfigError(f"start_step={start_step!r} must be an integer in [0, steps={steps}]")
         self.audio = audio
-        self.rows = int(batch_size) * int(d_steps)
+        self.rows, self.d_steps = int(batch_size) * int(d_steps), int(d_steps)
         self.seed, self.steps, self.start_step = int(seed), int(steps), int(start_step)
 
     def __len__(self) -> int:
         return self.steps - self.start_step
 
     def indices(self, global_step: int) -> np.ndarray:
-        """Rows of ``audio`` (int64, d_steps * batch_size) used at ``global_step``."""
+        """Rows of ``audio`` (int64, batch_size * d_steps) used at ``global_step``, example-major.
+
+        The ``i``-th run of ``batch_size`` draws is minibatch ``i``; they are laid
+        out as ``(batch_size, d_steps)`` (row ``b * d_steps + i``), the layout
+        :meth:`WaveGAN.split_real` expects.
+        """
         rng = np.random.default_rng([self.seed, int(global_step)])
         n = len(self.audio)
-        return rng.choice(n, size=self.rows, replace=n < self.rows)
+        drawn = rng.choice(n, size=self.rows, replace=n < self.rows)  # (d_steps * batch_size,) minibatch-major
+        return drawn.reshape(self.d_steps, -1).T.ravel()
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """float32 (d_steps * batch_size, slice_len, channels) of batch ``index``."""
+        """float32 (batch_size * d_steps, slice_len, channels) of batch ``index``, example-major."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} is outside [0, {len(self)})")
         return np.asarray(self.audio[self.indices(self.start_step + index)], dtype=np.float32)

@@ -86,7 +86,7 @@ def train_step_jax(gan, state, data):
     state : tuple of lists
         ``(trainable, non_trainable, optimizer, metrics)`` variable values of ``gan``.
     data : jax.Array
-        float32 (d_steps * B, slice_len, channels) real audio.
+        float32 (B * d_steps, slice_len, channels) real audio, example-major (see ``WaveGAN.split_real``).
 
     Returns
     -------

@@ -26,9 +26,16 @@ counts the body of a loop once, and the JAX step runs its D updates as a
 ``lax.scan``, so the check compiles a step with ``d_steps=1`` and compares it
 with the analytic count for ``d_steps=1``.
 
+``--devices N`` trains data-parallel on N devices (``--batch-size`` is the
+global batch; see :mod:`beatgan.distribute`); ``--steps-per-execution K`` runs
+K G steps per call of the train function. ``--peak-tflops X`` (or ``--device
+NAME`` from :data:`PEAK_TFLOPS`) prints the achieved share of that peak, summed
+over the devices used.
+
 Examples
 --------
     python benchmarks/train_step.py --backend jax --model-dim 8 --batch-size 8 --steps 5
+    python benchmarks/train_step.py --backend jax --mixed-precision --device h100-sxm --steps 20 --warmup 3
 """
 
 from __future__ import annotations
@@ -38,6 +45,16 @@ import os
 import platform
 import sys
 import time
+
+# Dense peak TFLOP/s per device from the vendors' data sheets, by compute dtype of the benchmark.
+# "float32" is the non-tensor-core FP32 rate: XLA uses TF32 tensor cores for float32 matmuls and
+# convolutions only when allowed (JAX's default precision does allow it on Ampere and later).
+PEAK_TFLOPS = {
+    "h100-sxm": {"float32": 67.0, "tf32": 494.7, "bfloat16": 989.4},
+    "h100-pcie": {"float32": 51.2, "tf32": 378.0, "bfloat16": 756.0},
+    "h200": {"float32": 67.0, "tf32": 494.7, "bfloat16": 989.4},  # same compute as H100 SXM
+    "a100": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0},
+}
 
 
 def forward_flops(model_config) -> tuple[float, float]:
@@ -105,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed G steps, tracing included (1)")
     parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute")
     parser.add_argument("--xla-flops", action="store_true", help="also print XLA's FLOP count (JAX)")
+    parser.add_argument("--devices", type=int, default=1, help="data-parallel devices; batch is global (1)")
+    parser.add_argument("--steps-per-execution", type=int, default=1, help="G steps per train-function call (1)")
+    parser.add_argument("--device", choices=sorted(PEAK_TFLOPS), default=None,
+                        help="device whose data-sheet peak the achieved FLOP/s is compared with")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="peak TFLOP/s of one device (overrides --device)")
     args = parser.parse_args(argv)
 
     os.environ["KERAS_BACKEND"] = args.backend  # before keras is imported
@@ -113,14 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from beatgan.config import ModelConfig, TrainConfig
+    from beatgan.distribute import data_parallel
     from beatgan.train import LoopBatches, WaveGAN
 
     model_config = ModelConfig(model_dim=args.model_dim, slice_len=args.slice_len, channels=args.channels)
     total = args.warmup + args.steps
     train_config = TrainConfig(batch_size=args.batch_size, d_steps=args.d_steps, steps=total,
                                mixed_precision=args.mixed_precision)
+    distribution = data_parallel(args.devices, batch_size=args.batch_size)
+    devices = distribution.__enter__()  # left active to the end: under JAX fit needs it
     gan = WaveGAN(model_config, train_config)
-    gan.compile()
+    gan.compile(steps_per_execution=args.steps_per_execution)
     rows = args.batch_size * args.d_steps
     audio = np.random.default_rng(0).uniform(-1, 1, (rows, args.slice_len, args.channels)).astype("float32")
 
@@ -137,22 +163,37 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     gan.fit(LoopBatches(audio, batch_size=args.batch_size, d_steps=args.d_steps, seed=0, steps=total),
             epochs=1, verbose=0, callbacks=[clock])
-    warm = clock.times[args.warmup - 1] if args.warmup else start
-    g_per_s = args.steps / (clock.times[-1] - warm)
+    # with steps_per_execution > 1 a callback sees one batch per execution: count executions
+    spe = args.steps_per_execution
+    warm_calls = -(-args.warmup // spe)
+    warm = clock.times[warm_calls - 1] if warm_calls else start
+    timed = total - min(total, warm_calls * spe)
+    if timed <= 0:
+        raise SystemExit("no timed steps left after warm-up; raise --steps")
+    g_per_s = timed / (clock.times[-1] - warm)
     flops = step_flops(model_config, train_config)
     f_g, f_d = forward_flops(model_config)
 
     print(f"backend      {args.backend} (keras {keras.__version__}, jit_compile={gan.jit_compile}) "
-          f"on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+          f"on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; devices {', '.join(devices)}; "
+          f"steps_per_execution {spe}")
     print(f"model        d={args.model_dim} slice_len={args.slice_len} channels={args.channels} "
           f"G {gan.generator.count_params():,} D {gan.discriminator.count_params():,} params, "
           f"mixed_precision={args.mixed_precision}")
-    print(f"batch        {args.batch_size} x d_steps {args.d_steps}; warm-up {args.warmup} step(s) "
-          f"{warm - start:.1f} s (tracing/compiling included), timed {args.steps} step(s)")
+    print(f"batch        {args.batch_size} x d_steps {args.d_steps}; warm-up {total - timed} step(s) "
+          f"{warm - start:.1f} s (tracing/compiling included), timed {timed} step(s)")
     print(f"G steps/s    {g_per_s:.4g}  ({1 / g_per_s:.3g} s per G step)")
     print(f"D steps/s    {args.d_steps * g_per_s:.4g}")
     print(f"FLOPs/G step {flops:.4g} analytic (forward per example: G {f_g:.4g}, D {f_d:.4g})")
     print(f"achieved     {flops * g_per_s / 1e9:.4g} GFLOP/s")
+    peak = args.peak_tflops
+    if peak is None and args.device:
+        peak = PEAK_TFLOPS[args.device]["bfloat16" if args.mixed_precision else "float32"]
+    if peak:
+        share = flops * g_per_s / (peak * 1e12 * args.devices)
+        print(f"of peak      {100 * share:.3g} % of {args.devices} x {peak:g} TFLOP/s"
+              + (f" ({args.device}, {'bfloat16' if args.mixed_precision else 'float32 non-tensor'})"
+                 if args.device and args.peak_tflops is None else ""))
     print(f"losses       d_loss {clock.losses[-1]:.4g} (finite: {all(np.isfinite(clock.losses))})")
     if args.xla_flops:
         if args.backend != "jax":
@@ -163,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             analytic = step_flops(model_config, one)
             print(f"XLA FLOPs    {counted:.4g} per G step with d_steps=1, analytic {analytic:.4g} "
                   f"({counted / analytic:.3g}x)")
+    distribution.__exit__(None, None, None)
     return 0
 
 

@@ -107,6 +107,12 @@ def main(out_dir: Path, peer_dir: Path | None) -> None:
     gan.compile()
     results["mixed_logs"] = fit(gan, gan.train_config, steps=1)
     results["mixed_compute_dtype"] = np.array(gan.discriminator.get_layer("conv_0").compute_dtype)
+    # after a step, weights and optimizer moments are still float32 (only the compute is bfloat16)
+    floats = [v for v in gan.trainable_variables + gan.d_optimizer.variables + gan.g_optimizer.variables
+              if "int" not in str(v.dtype)]
+    results["mixed_variable_dtypes"] = np.array(sorted({str(v.dtype) for v in floats}))
+    results["mixed_log_dtypes"] = np.array(sorted({str(keras.ops.convert_to_numpy(t.result()).dtype)
+                                                    for t in gan.metrics}))
 
     np.savez(out_dir / "results.npz", backend=np.array(backend), **results)
 

@@ -207,6 +207,8 @@ def test_mixed_precision_step_gives_finite_losses(runs, backend):
     run = runs[backend]
     assert str(run["mixed_compute_dtype"]) == "bfloat16"
     assert np.isfinite(run["mixed_logs"]).all()
+    assert run["mixed_variable_dtypes"].tolist() == ["float32"]  # weights and Adam moments
+    assert run["mixed_log_dtypes"].tolist() == ["float32"]  # losses and penalty
 
 
 # --- LoopBatches ----------------------------------------------------------------------------------

@@ -72,6 +72,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--log-every", type=int, default=100, metavar="STEPS",
                         help="generator steps between lines of metrics.jsonl and progress lines (default 100)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
+    parser.add_argument("--devices", type=int, default=1, metavar="N",
+                        help="data-parallel devices (GPUs, else host CPUs); --batch-size is the global batch "
+                             "and must be a multiple of N; may change when resuming (default 1)")
+    parser.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
+                        help="generator steps per call of the compiled train function, fewer host round "
+                             "trips; callbacks see one batch per call (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     _add_config_options(parser, ModelConfig, "model (fixed for a run)")
     _add_config_options(parser, TrainConfig, "training (fixed for a run, except --steps)")
@@ -105,7 +111,7 @@ def run(args) -> int:
     result = train(
         os.path.expanduser(data), args.run_dir, model_config=model_config, train_config=train_config,
         backend=args.backend, progress=not args.quiet, log_every=args.log_every,
-        tensorboard=not args.no_tensorboard,
+        tensorboard=not args.no_tensorboard, devices=args.devices, steps_per_execution=args.steps_per_execution,
     )
     if not args.quiet and result.stopped_by is None:
         print(f"done: step {result.step}; generator weights in {result.weights_dir}")
