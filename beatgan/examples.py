@@ -68,12 +68,17 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")[:80] or "loop"
 
 
-def _readme(number, gen_name, matches, threshold) -> str:
+def _readme(number, gen_name, matches, threshold, training_audio: bool = True) -> str:
+    where = (
+        "the `nearest_*.wav` files are the training loops"
+        if training_audio
+        else "the training loops named below (not included: render them with `beatgan render-loops`) are those"
+    )
     lines = [
         f"# Example {number}",
         "",
-        f"`generated.wav` is the generated loop `{gen_name}`; the `nearest_*.wav` files are the",
-        "training loops most similar to it by BeatGAN's score `sum((a - b)^2) / sum(a^2)`",
+        f"`generated.wav` is the generated loop `{gen_name}`; {where}",
+        "most similar to it by BeatGAN's score `sum((a - b)^2) / sum(a^2)`",
         "(`a` the training loop, `b` the generated one; 0 = identical, lower = more similar).",
         "",
         "| rank | training loop | score | log-mel distance (dB RMS) | meaning |",
@@ -98,6 +103,7 @@ def write_similarity_examples(
     training_names=None,
     threshold: float = DEFAULT_THRESHOLD,
     chunk: int | None = None,
+    training_audio: bool = True,
 ) -> list[Path]:
     """Write ``n`` listening examples, each a generated loop with its ``k`` nearest training loops.
 
@@ -122,6 +128,9 @@ def write_similarity_examples(
         Score at or below which a loop counts as a near-copy.
     chunk : int or None
         As for :func:`beatgan.similarity.top_k`.
+    training_audio : bool, default True
+        Write the nearest training loops as WAVs too. False names them only, for
+        examples that are committed while the training audio's license forbids it.
 
     Returns
     -------
@@ -164,10 +173,11 @@ def write_similarity_examples(
         matches = []
         for rank, j in enumerate(index[i], 1):
             file = f"nearest_{rank}_{_safe(train_names[j])}.wav"
-            wavfile24.write(folder / file, sample_rate, np.clip(training[j], -1, 1), bits=24)
+            if training_audio:
+                wavfile24.write(folder / file, sample_rate, np.clip(training[j], -1, 1), bits=24)
             db = float(np.sqrt(np.mean((features[0].astype(np.float64) - features[rank]) ** 2)))
             matches.append((train_names[j], file, float(score[i, rank - 1]), db))
-        (folder / "README.md").write_text(_readme(number, gen_names[i], matches, threshold))
+        (folder / "README.md").write_text(_readme(number, gen_names[i], matches, threshold, training_audio))
         records.append({
             "example": folder.name, "generated": gen_names[i],
             "nearest": [{"training": m[0], "file": m[1], "score": m[2], "logmel_distance_db": m[3]} for m in matches],

@@ -69,6 +69,17 @@ def test_write_examples(tmp_path, sets):
     assert sorted(p.name for p in tmp_path.glob("example_*")) == ["example_1"]
 
 
+def test_write_examples_without_training_audio(tmp_path, sets):
+    generated, training = sets
+    folders = write_similarity_examples(generated, training, tmp_path, sample_rate=RATE, n=2, k=2,
+                                        training_names=[f"t{j}.wav" for j in range(10)], training_audio=False)
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "generated.wav"]
+        assert "not included" in (folder / "README.md").read_text()
+    record = json.loads((tmp_path / "examples.json").read_text())["examples"][0]
+    assert record["nearest"][0]["training"] == "t4.wav"  # still named, with its score
+
+
 @pytest.mark.parametrize("kwargs, error", [({"n": 0}, ConfigError), ({"k": 0}, ConfigError)])
 def test_write_examples_rejects(tmp_path, sets, kwargs, error):
     generated, training = sets

@@ -24,6 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", default="similarity_metric_examples", metavar="DIR",
                         help="output folder (default: similarity_metric_examples)")
     parser.add_argument("-k", type=int, default=3, help="nearest training loops per example (default: 3)")
+    parser.add_argument("--no-training-audio", dest="training_audio", action="store_false",
+                        help="name the nearest training loops without writing their audio "
+                             "(for examples shipped where the training audio may not be)")
     parser.set_defaults(run=run)
     return parser
 
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     folders = write_similarity_examples(
         generated, training, args.output, sample_rate=rate, n=args.examples, k=args.k,
         generated_names=gen_names, training_names=train_names, threshold=args.threshold,
+        training_audio=args.training_audio,
     )
     summary = json.loads((folders[0].parent / "examples.json").read_text())
     for folder, record in zip(folders, summary["examples"]):
