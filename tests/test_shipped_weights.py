@@ -1,0 +1,58 @@
+"""The weights in weights/ load, generate, and their model card's numbers reproduce."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from beatgan.cli import main
+from beatgan.weights import CONFIG_FILE, WEIGHTS_FILE, load_generator
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+NOVELTY = WEIGHTS / "novelty.json"  # the numbers MODEL_CARD.md quotes, as measured
+
+
+def test_shipped_weights_load_and_stay_small():
+    generator, config = load_generator(WEIGHTS)
+    assert (WEIGHTS / WEIGHTS_FILE).stat().st_size < 40 * 1024 * 1024
+    assert generator.count_params() > 0
+    card = (WEIGHTS / "MODEL_CARD.md").read_text()
+    assert f"model_dim {config.model_dim}" in card
+    novelty = json.loads(NOVELTY.read_text())
+    assert novelty["command"] in card  # the card gives the command that reproduces its numbers
+    assert f"{novelty['n_similar']} of {novelty['n_generated']}" in card
+
+
+def test_generate_cli_loads_the_shipped_weights(tmp_path):
+    assert main(["generate", "--weights", str(WEIGHTS), "-n", "2", "-o", str(tmp_path), "--seed", "1"]) == 0
+    files = sorted(tmp_path.glob("*.wav"))
+    assert len(files) == 2
+    config = json.loads((WEIGHTS / CONFIG_FILE).read_text())
+    info = soundfile.info(str(files[0]))
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (
+        config["sample_rate"], config["channels"], config["slice_len"], "PCM_24")
+    audio, _ = soundfile.read(str(files[0]))
+    assert np.abs(audio).max() > 1e-3  # a trained generator does not output silence
+
+
+@pytest.mark.slow
+def test_model_card_numbers_reproduce(tmp_path):
+    from beatgan.corpus import find_kits, render_corpus
+
+    novelty = json.loads(NOVELTY.read_text())
+    if len(find_kits()) < novelty["corpus_kits"]:
+        pytest.skip("the open corpus the weights were trained on needs the Debian drum kits (make test installs them)")
+    corpus = render_corpus(tmp_path / "open_loops", count=novelty["corpus_count"], seed=0, progress=False)
+    assert not corpus.fallback
+    out = tmp_path / "report"
+    args = novelty["command"].split()[1:]  # "beatgan similarity ..."
+    args = [str(corpus.output) if a == "data/open_loops" else str(out) if a == "outputs/weights_novelty" else a
+            for a in args]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_generated"] == novelty["n_generated"]
+    assert report["n_similar"] == novelty["n_similar"]
+    for key, value in novelty["score_quantiles"].items():
+        assert report["score_quantiles"][key] == pytest.approx(value, rel=1e-3)
