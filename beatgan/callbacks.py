@@ -26,7 +26,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from beatgan.run import METRIC_NAMES, read_jsonl
+from beatgan.rundir import METRIC_NAMES, read_jsonl
 
 
 def generator_step(gan) -> int:
