@@ -85,7 +85,8 @@ def _readme(number, gen_name, matches, threshold, training_audio: bool = True) -
         "|---|---|---|---|---|",
     ]
     for rank, (name, file, score, db) in enumerate(matches, 1):
-        lines.append(f"| {rank} | `{file}` ({name}) | {score:.4g} | {db:.2f} | {describe_score(score)} |")
+        where = f"`{file}` ({name})" if training_audio else f"`{name}`"
+        lines.append(f"| {rank} | {where} | {score:.4g} | {db:.2f} | {describe_score(score)} |")
     verdict = "a near-copy (memorised)" if matches[0][2] <= threshold else "novel"
     lines += ["", f"With the threshold {threshold:g}, this generated loop counts as **{verdict}**.", ""]
     return "\n".join(lines)
