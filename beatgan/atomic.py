@@ -21,7 +21,7 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, newline: str | None = None) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` when the block exits cleanly.
 
     Parameters
@@ -30,6 +30,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         Destination; its folder is created when missing.
     mode : {"wb", "w"}, optional
         Binary or text.
+    newline : str or None, optional
+        As for :func:`open` in text mode (``""`` for the :mod:`csv` module).
 
     Yields
     ------
@@ -44,7 +46,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, newline=newline) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -16,7 +16,6 @@ the same steps as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from beatgan.atomic import atomic_write
 from beatgan.rundir import METRIC_NAMES, read_jsonl
 
 
@@ -207,9 +207,8 @@ class MetricsLogger(keras.callbacks.Callback):
         kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         if text != self.path.read_text():
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "w") as f:
+                f.write(text)
         return kept[-1] if kept else {}
 
     def _reset(self):

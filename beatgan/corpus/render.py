@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import wavfile24
+from beatgan.atomic import atomic_write
 from beatgan.corpus.grooves import GROOVE_SOURCE
 from beatgan.corpus.hydrogen import song_credits
 from beatgan.corpus.library import find_kits, find_songs, load_patterns, select_kits
@@ -236,13 +237,11 @@ def _loads(text: str):
 
 
 def _write_manifest(path: Path, rows: list[dict], settings: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", newline="") as handle:
+    with atomic_write(path, "w", newline="") as handle:
         handle.write("# " + json.dumps(settings, sort_keys=True) + "\n")
         writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    temporary.replace(path)
 
 
 def _write_credits(path: Path, rows: list[dict], kits: list[KitSpec], songs, fallback: bool) -> None:
