@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from beatgan.errors import CheckpointError
+from beatgan.weights import check_arrays
 
 CHECKPOINTS_DIR = "checkpoints"  # inside a run directory
 VARIABLES_FILE = "variables.npz"
@@ -294,17 +295,9 @@ def restore_checkpoint(gan, path: str | os.PathLike) -> dict:
     arrays, state = read_checkpoint(path)
     variables = named_variables(gan)
     source = path / VARIABLES_FILE
-    missing = sorted(set(variables) - set(arrays))
-    extra = sorted(set(arrays) - set(variables))
-    if missing or extra:
-        raise CheckpointError(f"{source} does not match the model: missing {missing[:4]}, unexpected {extra[:4]}")
-    values = {}
-    for key, variable in variables.items():
-        if tuple(arrays[key].shape) != tuple(variable.shape):
-            raise CheckpointError(
-                f"{source}: {key} has shape {arrays[key].shape}, the model needs {tuple(variable.shape)}"
-            )
-        values[key] = _cast(arrays[key], variable, key, source)
+    check_arrays(arrays, {key: tuple(v.shape) for key, v in variables.items()}, source,
+                 against="the model", needed_by="the model")
+    values = {key: _cast(arrays[key], variable, key, source) for key, variable in variables.items()}
     for key, variable in variables.items():
         variable.assign(values[key])
     return state

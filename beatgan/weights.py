@@ -25,6 +25,34 @@ CONFIG_FILE = "config.json"
 _DTYPES = ("float16", "float32")
 
 
+def check_arrays(arrays, shapes: dict, source, *, against: str, needed_by: str) -> None:
+    """Check stored arrays against the variables that will receive them, before any is assigned.
+
+    Parameters
+    ----------
+    arrays : mapping of str to numpy.ndarray
+        What a file holds, by variable name.
+    shapes : dict of str to tuple of int
+        The names and shapes the model needs.
+    source : path-like
+        The file, named in the error.
+    against, needed_by : str
+        Words of the message: what the file must match, and who needs the shape.
+
+    Raises
+    ------
+    CheckpointError
+        A name missing or unexpected, or a shape that differs.
+    """
+    missing = sorted(set(shapes) - set(arrays))
+    extra = sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise CheckpointError(f"{source} does not match {against}: missing {missing[:4]}, unexpected {extra[:4]}")
+    for key, shape in shapes.items():
+        if tuple(arrays[key].shape) != tuple(shape):
+            raise CheckpointError(f"{source}: {key} has shape {arrays[key].shape}, {needed_by} needs {tuple(shape)}")
+
+
 def export_generator(generator, config: ModelConfig, directory: str | os.PathLike, *, dtype: str = "float16") -> Path:
     """Write a generator's weights and its config to ``directory``.
 
@@ -98,17 +126,7 @@ def load_generator(directory: str | os.PathLike):
             arrays = {key: stored[key] for key in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{weights_path} is not a readable weights file: {error}") from None
-    expected = {v.path: tuple(v.shape) for v in generator.weights}
-    missing = sorted(set(expected) - set(arrays))
-    extra = sorted(set(arrays) - set(expected))
-    if missing or extra:
-        raise CheckpointError(
-            f"{weights_path} does not match {CONFIG_FILE}: missing {missing[:4]}, unexpected {extra[:4]}"
-        )
-    for key, shape in expected.items():
-        if arrays[key].shape != shape:
-            raise CheckpointError(
-                f"{weights_path}: {key} has shape {arrays[key].shape}, the config needs {shape}"
-            )
+    check_arrays(arrays, {v.path: tuple(v.shape) for v in generator.weights}, weights_path,
+                 against=CONFIG_FILE, needed_by="the config")
     generator.set_weights([arrays[v.path].astype("float32") for v in generator.weights])
     return generator, config
