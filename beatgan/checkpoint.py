@@ -1,6 +1,6 @@
-"""Atomic, backend-neutral checkpoints of a WaveGAN training run.
+"""Checkpoints of a training run and the generator weights it exports: writing, checking, loading.
 
-A checkpoint is a folder ``RUN/checkpoints/step_000500/`` holding
+**Checkpoints.** A checkpoint is a folder ``RUN/checkpoints/step_000500/`` holding
 
 - ``variables.npz``: every variable of the GAN as a plain numpy array, no pickle:
   both networks' weights, the random-stream states (the GAN's own
@@ -22,6 +22,15 @@ so a crash leaves either the whole checkpoint or none; leftover temporary
 folders are removed by the next save or restore. Only the newest ``keep``
 checkpoints are kept. :func:`restore_latest` skips a damaged newest checkpoint
 with a warning and falls back to the one before.
+
+**Generator weights**, as shipped in ``weights/`` and loaded by ``beatgan generate``:
+a weights directory holds ``config.json`` (a :class:`~beatgan.config.ModelConfig`)
+and ``generator.npz``: one array per generator variable, keyed by the
+variable's path (``upconv_0/kernel``), in float16 by default so the full-size
+stereo generator (19.1 M parameters) takes 38 MB on disk. The format is plain
+numpy, no pickle, readable under any Keras backend. Both files are written
+atomically. :func:`check_arrays` checks a file's names and shapes against the
+model before anything is assigned, for checkpoints and weights alike.
 """
 
 from __future__ import annotations
@@ -38,8 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from beatgan.errors import CheckpointError
-from beatgan.weights import check_arrays
+from beatgan.atomic import write_npz_atomic
+from beatgan.config import CONFIG_FILE, ModelConfig
+from beatgan.errors import CheckpointError, ConfigError
+from beatgan.model import build_generator
 
 CHECKPOINTS_DIR = "checkpoints"  # inside a run directory
 VARIABLES_FILE = "variables.npz"
@@ -47,6 +58,8 @@ STATE_FILE = "state.json"
 FORMAT_VERSION = 1  # bump when the layout of a checkpoint changes
 _NAME = re.compile(r"^step_(\d{6,})$")
 _TEMP_PREFIX = ".tmp-"
+WEIGHTS_FILE = "generator.npz"  # in a weights directory, beside config.json
+_DTYPES = ("float16", "float32")  # storage precisions of exported weights
 
 
 def checkpoint_name(step: int) -> str:
@@ -59,7 +72,7 @@ def named_variables(gan) -> dict[str, object]:
 
     Parameters
     ----------
-    gan : beatgan.train.WaveGAN
+    gan : beatgan.gan.WaveGAN
         A compiled model (both optimizers built).
 
     Returns
@@ -161,7 +174,7 @@ def save_checkpoint(gan, directory: str | os.PathLike, *, step: int, state: dict
 
     Parameters
     ----------
-    gan : beatgan.train.WaveGAN
+    gan : beatgan.gan.WaveGAN
         The compiled model; every variable and both optimizers are saved.
     directory : path-like
         The checkpoints folder (``RUN/checkpoints``); created when missing.
@@ -276,7 +289,7 @@ def restore_checkpoint(gan, path: str | os.PathLike) -> dict:
 
     Parameters
     ----------
-    gan : beatgan.train.WaveGAN
+    gan : beatgan.gan.WaveGAN
         The compiled model to fill.
     path : path-like
         A checkpoint folder.
@@ -311,7 +324,7 @@ def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
 
     Parameters
     ----------
-    gan : beatgan.train.WaveGAN
+    gan : beatgan.gan.WaveGAN
         The compiled model to fill.
     directory : path-like
         The checkpoints folder.
@@ -342,3 +355,108 @@ def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
     if failures:
         raise CheckpointError("no checkpoint can be restored: " + "; ".join(failures))
     return None
+
+
+def check_arrays(arrays, shapes: dict, source, *, against: str, needed_by: str) -> None:
+    """Check stored arrays against the variables that will receive them, before any is assigned.
+
+    Parameters
+    ----------
+    arrays : mapping of str to numpy.ndarray
+        What a file holds, by variable name.
+    shapes : dict of str to tuple of int
+        The names and shapes the model needs.
+    source : path-like
+        The file, named in the error.
+    against, needed_by : str
+        Words of the message: what the file must match, and who needs the shape.
+
+    Raises
+    ------
+    CheckpointError
+        A name missing or unexpected, or a shape that differs.
+    """
+    missing = sorted(set(shapes) - set(arrays))
+    extra = sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise CheckpointError(f"{source} does not match {against}: missing {missing[:4]}, unexpected {extra[:4]}")
+    for key, shape in shapes.items():
+        if tuple(arrays[key].shape) != tuple(shape):
+            raise CheckpointError(f"{source}: {key} has shape {arrays[key].shape}, {needed_by} needs {tuple(shape)}")
+
+
+def export_generator(generator, config: ModelConfig, directory: str | os.PathLike, *, dtype: str = "float16") -> Path:
+    """Write a generator's weights and its config to ``directory``.
+
+    Parameters
+    ----------
+    generator : keras.Model
+        A model built by :func:`beatgan.model.build_generator` from ``config``.
+    config : ModelConfig
+        The config the generator was built from; saved as ``config.json``.
+    directory : path-like
+        Created if missing; existing files are replaced atomically.
+    dtype : {"float16", "float32"}, optional
+        Storage precision. float16 halves the size; the generator is rebuilt
+        in float32 on loading.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the weights file.
+    """
+    if dtype not in _DTYPES:
+        raise ConfigError(f"dtype={dtype!r} must be one of {_DTYPES}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {v.path: np.asarray(v.numpy(), dtype=dtype) for v in generator.weights}
+    path = directory / WEIGHTS_FILE
+    write_npz_atomic(path, arrays)
+    config.save(directory / CONFIG_FILE)
+    return path
+
+
+def load_generator(directory: str | os.PathLike):
+    """Rebuild a generator from a weights directory.
+
+    Parameters
+    ----------
+    directory : path-like
+        Holds ``config.json`` and ``generator.npz`` as written by :func:`export_generator`.
+
+    Returns
+    -------
+    generator : keras.Model
+        float32 (B, latent_dim) -> float32 (B, slice_len, channels).
+    config : ModelConfig
+        The model's config.
+
+    Raises
+    ------
+    CheckpointError
+        The directory, the config or the weights file is missing, or a
+        weight's name or shape does not match the config.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"weights directory {directory} does not exist")
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; a weights directory needs the model config")
+    try:
+        config = ModelConfig.load(config_path)
+    except ConfigError as error:
+        raise CheckpointError(f"{config_path}: {error}") from None
+    weights_path = directory / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{directory} has no {WEIGHTS_FILE}")
+    generator = build_generator(config)
+    try:
+        with np.load(weights_path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{weights_path} is not a readable weights file: {error}") from None
+    check_arrays(arrays, {v.path: tuple(v.shape) for v in generator.weights}, weights_path,
+                 against=CONFIG_FILE, needed_by="the config")
+    generator.set_weights([arrays[v.path].astype("float32") for v in generator.weights])
+    return generator, config

@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
 
 from beatgan.atomic import write_json_atomic
 from beatgan.errors import ConfigError
 
 SLICE_LENGTHS = (16384, 32768, 65536)
+CONFIG_FILE = "config.json"  # the name of a saved config, next to every checkpoint and weights file
 
 T = TypeVar("T", bound="_JsonConfig")
 
@@ -37,18 +41,53 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _positive_int(name: str, value: Any) -> None:
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value > 0,
-        f"{name}={value!r} must be a positive integer",
-    )
+def _field(default: Any, help: str) -> Any:
+    """A config field whose ``help`` (unit and source) becomes its command-line help."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
-def _positive_float(name: str, value: Any) -> None:
-    _require(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
-        f"{name}={value!r} must be a positive number",
-    )
+def check_positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as an int when it is an integer >= 1 (not a bool), else raise ConfigError naming it."""
+    _require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0,
+             f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as an int when it is an integer >= 0 (not a bool), else raise ConfigError naming it."""
+    _require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,
+             f"{name}={value!r} must be an integer >= 0")
+    return int(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """Return ``value`` as a float when it is a finite number > 0 (not a bool), else raise ConfigError naming it."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    _require(number and math.isfinite(value) and value > 0, f"{name}={value!r} must be a positive number")
+    return float(value)
+
+
+def check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+                high_open: bool = False) -> float:
+    """Return ``value`` as a float when it is a finite number in the interval, else raise ConfigError.
+
+    Parameters
+    ----------
+    name : str
+        Named in the message.
+    value : Any
+        The value to check; bools are refused.
+    low, high : float
+        The interval's ends.
+    low_open, high_open : bool, optional
+        Exclude that end (``(low, high]``, ``[low, high)``).
+    """
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = number and math.isfinite(value) and (value > low if low_open else value >= low) and (
+        value < high if high_open else value <= high)
+    _require(ok, f"{name}={value!r} must be a number in {'(' if low_open else '['}{low:g}, {high:g}"
+                 f"{')' if high_open else ']'}")
+    return float(value)
 
 
 class _JsonConfig:
@@ -104,13 +143,13 @@ class _JsonConfig:
 class ModelConfig(_JsonConfig):
     """Shape of WaveGAN's generator and discriminator."""
 
-    slice_len: int = 16384  # samples per example; WaveGAN v1 16384, v2 adds 32768 and 65536
-    channels: int = 2  # audio channels; BeatGAN trained on stereo
-    model_dim: int = 64  # d in the paper: width multiplier of every layer
-    latent_dim: int = 100  # size of z ~ U(-1, 1)
-    kernel_len: int = 25  # taps of every (transposed) convolution
-    phase_shuffle: int = 2  # radius n of the discriminator's phase shuffle; 0 disables it
-    sample_rate: int = 14700  # Hz of the audio the model makes: 44.1 kHz / 3, as BeatGAN
+    slice_len: int = _field(16384, "samples per example; WaveGAN v1 16384, v2 adds 32768 and 65536")
+    channels: int = _field(2, "audio channels; BeatGAN trained on stereo")
+    model_dim: int = _field(64, "d in the paper: width multiplier of every layer")
+    latent_dim: int = _field(100, "size of z ~ U(-1, 1)")
+    kernel_len: int = _field(25, "taps of every (transposed) convolution")
+    phase_shuffle: int = _field(2, "radius n of the discriminator's phase shuffle; 0 disables it")
+    sample_rate: int = _field(14700, "Hz of the audio the model makes: 44.1 kHz / 3, as BeatGAN")
 
     def __post_init__(self) -> None:
         _require(
@@ -119,7 +158,7 @@ class ModelConfig(_JsonConfig):
         )
         _require(self.channels in (1, 2), f"channels={self.channels!r} must be 1 or 2")
         for name in ("model_dim", "latent_dim", "kernel_len", "sample_rate"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         _require(
             isinstance(self.phase_shuffle, int) and 0 <= self.phase_shuffle <= 16,
             f"phase_shuffle={self.phase_shuffle!r} must be an integer in [0, 16]",
@@ -135,25 +174,25 @@ class ModelConfig(_JsonConfig):
 class TrainConfig(_JsonConfig):
     """WGAN-GP optimisation settings; ``steps`` count generator updates, as WaveGAN does."""
 
-    batch_size: int = 64  # examples per discriminator and generator update
-    d_steps: int = 5  # discriminator updates per generator update (WGAN-GP n_critic)
-    gp_weight: float = 10.0  # lambda of the gradient penalty
-    d_learning_rate: float = 1e-4  # Adam, discriminator
-    g_learning_rate: float = 1e-4  # Adam, generator
-    beta_1: float = 0.5  # Adam beta1, both networks
-    beta_2: float = 0.9  # Adam beta2, both networks
-    steps: int = 40_000  # generator updates; the original's 200k D updates are about 40k G updates
-    checkpoint_every: int = 500  # generator updates between checkpoints
-    keep_checkpoints: int = 3  # newest checkpoints kept on disk
-    preview_every: int = 500  # generator updates between audio previews of a fixed latent batch
-    seed: int = 0  # seeds weights, latents, phase shuffle and data order
-    mixed_precision: bool = False  # bfloat16 compute, float32 weights and penalty (GPU)
+    batch_size: int = _field(64, "examples per discriminator and generator update")
+    d_steps: int = _field(5, "discriminator updates per generator update (WGAN-GP n_critic)")
+    gp_weight: float = _field(10.0, "lambda of the gradient penalty")
+    d_learning_rate: float = _field(1e-4, "Adam, discriminator")
+    g_learning_rate: float = _field(1e-4, "Adam, generator")
+    beta_1: float = _field(0.5, "Adam beta1, both networks")
+    beta_2: float = _field(0.9, "Adam beta2, both networks")
+    steps: int = _field(40_000, "generator updates; the original's 200k D updates are about 40k G updates")
+    checkpoint_every: int = _field(500, "generator updates between checkpoints")
+    keep_checkpoints: int = _field(3, "newest checkpoints kept on disk")
+    preview_every: int = _field(500, "generator updates between audio previews of a fixed latent batch")
+    seed: int = _field(0, "seeds weights, latents, phase shuffle and data order")
+    mixed_precision: bool = _field(False, "bfloat16 compute, float32 weights and penalty (GPU)")
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "d_steps", "steps", "checkpoint_every", "keep_checkpoints", "preview_every"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("d_learning_rate", "g_learning_rate"):
-            _positive_float(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         _require(
             isinstance(self.gp_weight, (int, float)) and self.gp_weight >= 0,
             f"gp_weight={self.gp_weight!r} must be a number >= 0",
@@ -164,8 +203,5 @@ class TrainConfig(_JsonConfig):
                 isinstance(value, (int, float)) and 0 <= value < 1,
                 f"{name}={value!r} must be in [0, 1)",
             )
-        _require(
-            isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-            f"seed={self.seed!r} must be an integer >= 0",
-        )
+        check_seed(self.seed)
         _require(isinstance(self.mixed_precision, bool), f"mixed_precision={self.mixed_precision!r} must be true or false")

@@ -23,8 +23,14 @@ import math
 import os
 import warnings
 from pathlib import Path
-import numpy as np
 
+import numpy as np
+import soxr
+from tqdm.auto import tqdm
+
+import wavfile24
+from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
+from beatgan.checkpoint import load_generator
 from beatgan.errors import AudioError, ConfigError
 
 FORMATS = ("raw", "loop")
@@ -71,7 +77,7 @@ def generate(weights_or_generator, n: int, *, seed: int = 0, batch_size: int = 6
     Parameters
     ----------
     weights_or_generator : path-like or keras.Model
-        A directory written by :func:`beatgan.weights.export_generator` (``config.json`` and
+        A directory written by :func:`beatgan.checkpoint.export_generator` (``config.json`` and
         ``generator.npz``), or a generator mapping (B, latent_dim) to (B, slice_len, channels).
     n : int
         Number of clips, >= 1.
@@ -93,12 +99,8 @@ def generate(weights_or_generator, n: int, *, seed: int = 0, batch_size: int = 6
     ConfigError
         For an invalid ``n``, ``seed`` or ``batch_size``.
     """
-    from keras import ops
-
     _check_count("batch_size", batch_size)
     if isinstance(weights_or_generator, (str, os.PathLike)):
-        from beatgan.weights import load_generator
-
         generator, _ = load_generator(weights_or_generator)
     else:
         generator = weights_or_generator
@@ -187,8 +189,6 @@ def make_loop(
     ConfigError
         For an invalid tempo, bar count, rate or fade.
     """
-    import soxr
-
     check_tempo(bpm, bars)
     _check_count("sample_rate", sample_rate)
     _check_count("rate", rate)
@@ -273,9 +273,6 @@ def write_clips(
     ConfigError
         For an unknown format or an invalid tempo.
     """
-    import wavfile24
-    from tqdm.auto import tqdm
-
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} must be one of {FORMATS}")
     audio = np.asarray(audio)

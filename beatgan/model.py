@@ -22,10 +22,10 @@ setting.
 
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
-
+from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
 from beatgan.config import ModelConfig
+
+layers = keras.layers
 
 BASE_LENGTH = 16  # time steps after the generator's dense layer / before the critic's dense layer
 

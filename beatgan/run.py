@@ -1,4 +1,4 @@
-"""Training runs: a run directory, starting or resuming, and the training driver.
+"""The training run: its directory, the driver that starts or resumes it, and its callbacks.
 
 A run directory ``RUN`` holds::
 
@@ -10,32 +10,59 @@ A run directory ``RUN`` holds::
     tensorboard/          scalars and audio, when tensorflow and tensorboard are installed
 
 :func:`train` starts a run, or resumes it from its newest usable checkpoint
-with nothing lost but the steps after it: the data order and every random
-stream are keyed on the generator step or saved in the checkpoint. Checkpoints
-are written every ``checkpoint_every`` steps and at exit: at the end, on
-Ctrl-C (SIGINT) and on SIGTERM. The first signal stops training after the
-current step; a second Ctrl-C interrupts at once, and a checkpoint is still
-written. ``fit`` drives the steps, with Keras' progress bar and callbacks.
+(:mod:`beatgan.checkpoint`) with nothing lost but the steps after it: the data
+order and every random stream are keyed on the generator step or saved in the
+checkpoint. Checkpoints are written every ``checkpoint_every`` steps and at
+exit: at the end, on Ctrl-C (SIGINT) and on SIGTERM. The first signal stops
+training after the current step; a second Ctrl-C interrupts at once, and a
+checkpoint is still written. A run lock refuses a second process.
+
+``fit`` drives the steps, one call per *chunk* of generator steps that ends where
+something is due (a log line, a preview, a checkpoint, the end), so the
+callbacks act in ``on_epoch_end``, when Keras' JAX trainer has already written
+the step's state back into the variables. The WaveGAN's loss trackers are
+running means that ``fit`` resets every epoch, so a chunk's epoch logs are the
+mean of its steps; :class:`MetricsLogger` weights them by length to log the mean
+over each ``log_every`` steps. Everything is keyed on the generator step
+``g_optimizer.iterations``, the same counter the checkpoints store, so a resumed
+run logs, previews and saves at the same steps as an uninterrupted one.
+
+Importing this module imports Keras: choose the backend first
+(:func:`beatgan.backend.select_backend` or ``KERAS_BACKEND``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import json
+import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from beatgan.atomic import write_json_atomic
-from beatgan.config import ModelConfig, TrainConfig
+import wavfile24
+from beatgan.atomic import atomic_write, write_json_atomic
+from beatgan.backend import check_devices, data_parallel, keras, select_backend  # Keras imported quietly
+from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
+from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig
+from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError
-from beatgan.rundir import (  # noqa: F401  (re-exported: the run's public names)
-    BACKENDS, CONFIG_FILE, METRIC_NAMES, METRICS_FILE, PREVIEW_COUNT, PREVIEWS_DIR, WEIGHTS_DIR,
-    check_resume, load_metrics, read_jsonl, read_run_config, resolve_configs, run_lock, select_backend,
-)
+from beatgan.gan import LoopBatches, WaveGAN
+from beatgan.losses import METRIC_NAMES
+
+WEIGHTS_DIR = "weights"
+METRICS_FILE = "metrics.jsonl"
+PREVIEWS_DIR = "previews"
+PREVIEW_COUNT = 4  # clips in each audio preview
+_RESUMABLE = {"steps"}  # fields that may change when a run is resumed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +96,6 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
         if data.ndim != 3 or data.shape[1:] != expected or len(data) == 0:
             raise DatasetError(f"training audio of shape {data.shape} must be (N > 0, {expected[0]}, {expected[1]})")
         return data.astype(np.float32, copy=False), None
-    from beatgan.data import load_training_audio
-
     path = Path(data)
     audio = load_training_audio(
         path, sample_rate=model_config.sample_rate, slice_len=model_config.slice_len,
@@ -96,7 +121,8 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         None takes the run's configs (or the defaults for a new run). Given ones
         must equal the run's except ``train_config.steps``, which may grow.
     backend : {"tensorflow", "jax"}, optional
-        Keras backend; must be chosen before Keras is imported (see :func:`select_backend`).
+        Keras backend, checked against the one Keras was imported with (choose it with
+        :func:`beatgan.backend.select_backend` before importing this module).
     progress : bool, optional
         Keras' progress bar (on a terminal or in a notebook) and a line per log.
     log_every : int, optional
@@ -105,7 +131,7 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         Also write TensorBoard summaries to ``RUN/tensorboard`` (needs the tensorflow
         and tensorboard packages; without them only ``metrics.jsonl`` and the WAVs).
     devices : int, optional
-        Data-parallel devices (see :mod:`beatgan.distribute`); ``train_config.batch_size``
+        Data-parallel devices (see :func:`beatgan.backend.data_parallel`); ``train_config.batch_size``
         is the global batch and must be a multiple. Not saved with the run: a run
         may be resumed on another number of devices.
     steps_per_execution : int, optional
@@ -139,8 +165,6 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     train_config = train_config or (stored["train"] if stored else TrainConfig())
     if stored:
         check_resume(run_dir, stored, model_config, train_config)
-    from beatgan.distribute import check_devices
-
     check_devices(devices, batch_size=train_config.batch_size)  # before loading any data
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
@@ -151,8 +175,6 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
             "model": model_config.to_dict(), "train": train_config.to_dict(),
             "data": data_path or (stored or {}).get("data"), "backend": active_backend,
         })
-        from beatgan.distribute import data_parallel
-
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
                           tensorboard=tensorboard, steps_per_execution=steps_per_execution)
@@ -170,19 +192,14 @@ def _interactive() -> bool:
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
            log_every: int, tensorboard: bool, steps_per_execution: int = 1) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
-    from beatgan import callbacks as cb
-    from beatgan.checkpoint import CHECKPOINTS_DIR, restore_latest, save_checkpoint
-    from beatgan.train import LoopBatches, WaveGAN
-    from beatgan.weights import export_generator
-
     tc = train_config
     gan = WaveGAN(model_config, tc)
     gan.compile(steps_per_execution=steps_per_execution)
     restored = restore_latest(gan, run_dir / CHECKPOINTS_DIR)
     start = restored["step"] if restored else 0
-    if cb.generator_step(gan) != start:
+    if generator_step(gan) != start:
         raise CheckpointError(f"checkpoint {restored['path']} says step {start} but its generator "
-                              f"optimizer counted {cb.generator_step(gan)} steps")
+                              f"optimizer counted {generator_step(gan)} steps")
     if progress:
         if restored:
             print(f"resumed {run_dir} from step {start} (checkpoint {Path(restored['path']).name}); "
@@ -198,22 +215,20 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
         export_generator(gan.generator, model_config, run_dir / WEIGHTS_DIR)
         saved["step"] = step
 
-    writer = cb.SummaryWriter(run_dir / "tensorboard", enabled=tensorboard)
-    logger = cb.MetricsLogger(run_dir / METRICS_FILE, every=log_every, total=tc.steps, writer=writer,
+    writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard)
+    logger = MetricsLogger(run_dir / METRICS_FILE, every=log_every, total=tc.steps, writer=writer,
                               echo=progress, resume_step=start)
-    latents = cb.preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
-    stop = cb.StopRequest(echo=progress)
+    latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
+    stop = StopRequest(echo=progress)
     callbacks = [
-        cb.StopOnRequest(stop),
+        StopOnRequest(stop),
         logger,
-        cb.AudioPreviews(run_dir / PREVIEWS_DIR, latents, sample_rate=model_config.sample_rate,
+        AudioPreviews(run_dir / PREVIEWS_DIR, latents, sample_rate=model_config.sample_rate,
                          every=tc.preview_every, writer=writer),
-        cb.PeriodicCheckpoint(save, every=tc.checkpoint_every),
+        PeriodicCheckpoint(save, every=tc.checkpoint_every),
     ]
     verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
     if verbose:  # the bar first, so it ends its line before the logger prints
-        import keras
-
         callbacks.insert(0, keras.callbacks.ProgbarLogger())
     intervals = (log_every, tc.checkpoint_every, tc.preview_every)
     step = start
@@ -226,7 +241,7 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                                       steps=end, start_step=step)
                 # shuffle=False: fit would otherwise reorder the batches, and with them the data order
                 gan.fit(batches, epochs=1, shuffle=False, verbose=verbose, callbacks=callbacks)
-                step = cb.generator_step(gan)
+                step = generator_step(gan)
             if saved["step"] != step:  # still under the handlers: a signal now cannot cut the write short
                 save(step)
     except KeyboardInterrupt:
@@ -243,8 +258,6 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
 
 def _save_at_exit(save, gan, saved: dict, progress: bool) -> None:
     """Checkpoint after a hard Ctrl-C, ignoring further Ctrl-C while writing."""
-    from beatgan.callbacks import generator_step
-
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
@@ -260,3 +273,409 @@ def _save_at_exit(save, gan, saved: dict, progress: bool) -> None:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
+
+def read_run_config(run_dir: str | os.PathLike) -> dict | None:
+    """Return a run's ``config.json`` as ``{"model": ModelConfig, "train": TrainConfig, "data", "backend"}``.
+
+    None when the run directory has no ``config.json`` (a new run).
+
+    Raises
+    ------
+    CheckpointError
+        When the file exists but cannot be read.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        return {
+            "model": ModelConfig.from_dict(stored["model"]),
+            "train": TrainConfig.from_dict(stored["train"]),
+            "data": stored.get("data"),
+            "backend": stored.get("backend"),
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"run config {path} is unreadable: {error}") from None
+
+
+def resolve_configs(run_dir, *, model_options: dict | None = None, train_options: dict | None = None):
+    """Build the configs of a run from explicitly given options.
+
+    Fields not given come from the run's ``config.json`` when it exists, else
+    from the dataclass defaults; a given field that disagrees with the run
+    (other than ``steps``) is an error.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run directory, new or existing.
+    model_options, train_options : dict, optional
+        ``ModelConfig`` / ``TrainConfig`` fields set explicitly (e.g. on the command line).
+
+    Returns
+    -------
+    tuple of (ModelConfig, TrainConfig)
+
+    Raises
+    ------
+    ConfigError
+        Naming every differing field, or for invalid values.
+    """
+    stored = read_run_config(run_dir)
+    model_options, train_options = dict(model_options or {}), dict(train_options or {})
+    base_model = stored["model"] if stored else ModelConfig()
+    base_train = stored["train"] if stored else TrainConfig()
+    model_config, train_config = base_model.replace(**model_options), base_train.replace(**train_options)
+    if stored:
+        check_resume(run_dir, stored, model_config, train_config)
+    return model_config, train_config
+
+
+def check_resume(run_dir, stored: dict, model_config: ModelConfig, train_config: TrainConfig) -> None:
+    differences = [
+        f"{k}: run has {old[k]!r}, given {new[k]!r}"
+        for old, new in ((stored["model"].to_dict(), model_config.to_dict()),
+                         (stored["train"].to_dict(), train_config.to_dict()))
+        for k in old if k not in _RESUMABLE and old[k] != new[k]
+    ]
+    if differences:
+        raise ConfigError(
+            f"run directory {run_dir} was started with other options ({'; '.join(differences)}); "
+            "resume with the same options (only --steps may change) or choose a new --run-dir"
+        )
+
+
+def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a run's ``metrics.jsonl`` into columns, for a loss plot.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run directory.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``step`` (int64) and ``d_loss``, ``g_loss``, ``gp``, ``wasserstein``,
+        ``steps_per_sec``, ``time`` (float64), one entry per logged step, in order.
+        A damaged last line (a crash while writing) is skipped.
+
+    Raises
+    ------
+    CheckpointError
+        When the run has no ``metrics.jsonl``.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist; has the run logged a step yet?")
+    records = read_jsonl(path)
+    columns = {"step": np.array([r["step"] for r in records], dtype=np.int64)}
+    for name in (*METRIC_NAMES, "steps_per_sec", "time"):
+        columns[name] = np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
+    return columns
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file that have an integer ``step``; damaged lines are skipped."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold an exclusive lock on ``RUN/.lock`` (released by the OS if the process dies)."""
+    with open(run_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CheckpointError(f"run directory {run_dir} is in use by another training process") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def generator_step(gan) -> int:
+    """Return the generator updates done so far: ``int(gan.g_optimizer.iterations)``."""
+    return int(keras.ops.convert_to_numpy(gan.g_optimizer.iterations))
+
+
+def preview_latents(latent_dim: int, *, count: int, seed: int) -> np.ndarray:
+    """The fixed latent batch of a run's audio previews.
+
+    Parameters
+    ----------
+    latent_dim : int
+        Size of z.
+    count : int
+        Number of previews.
+    seed : int
+        The run's seed; the batch depends on nothing else, so it is the same after a resume.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (count, latent_dim) in [-1, 1), like the training latents.
+    """
+    rng = np.random.default_rng([seed, 0x5EED])  # its own stream: drawing it never moves the training RNG
+    return rng.uniform(-1.0, 1.0, size=(count, latent_dim)).astype(np.float32)
+
+
+class SummaryWriter:
+    """TensorBoard scalars and audio through ``tf.summary``; nothing without TensorFlow and TensorBoard.
+
+    Parameters
+    ----------
+    directory : path-like
+        Event files go here (``RUN/tensorboard``).
+    enabled : bool, optional
+        False writes nothing.
+
+    Attributes
+    ----------
+    active : bool
+        Whether summaries are written (TensorFlow importable and ``enabled``).
+    """
+
+    def __init__(self, directory, *, enabled: bool = True):
+        self._tf = None
+        self._writer = None
+        if not enabled:
+            return
+        try:
+            import tensorboard  # noqa: F401  (tf.summary's ops live in the tensorboard package)
+            import tensorflow as tf  # here: summaries are optional and need TensorFlow
+        except ImportError:
+            return  # JAX-only install, or no tensorboard: metrics.jsonl and the WAVs hold everything
+        if keras.backend.backend() != "tensorflow":
+            try:  # keep TensorFlow off the GPU that JAX trains on
+                tf.config.set_visible_devices([], "GPU")
+            except (RuntimeError, ValueError):
+                pass  # devices already initialised; summaries are tiny either way
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(directory))
+
+    @property
+    def active(self) -> bool:
+        return self._writer is not None
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Write one scalar per entry at generator step ``step``."""
+        if not self.active:
+            return
+        with self._writer.as_default(step=step):
+            for name, value in values.items():
+                self._tf.summary.scalar(name, value)
+        self._writer.flush()
+
+    def audio(self, step: int, name: str, clips: np.ndarray, sample_rate: int) -> None:
+        """Write float32 clips (k, frames, channels) in [-1, 1] as one audio summary."""
+        if not self.active:
+            return
+        with self._writer.as_default(step=step):
+            self._tf.summary.audio(name, np.clip(clips, -1.0, 1.0), sample_rate, max_outputs=len(clips))
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self.active:
+            self._writer.close()
+            self._writer = None
+
+
+class StopRequest:
+    """While entered, SIGINT and SIGTERM ask training to stop after the current step.
+
+    Calling the object returns the signal's name (``"SIGINT"``) once one arrived,
+    else None. A second SIGINT raises KeyboardInterrupt at once. Handlers are
+    installed only in the main thread (Python allows no other) and restored on exit.
+    """
+
+    def __init__(self, *, echo: bool = True):
+        self.reason: str | None = None
+        self.echo = echo
+        self._previous: dict = {}
+
+    def __call__(self) -> str | None:
+        return self.reason
+
+    def _handle(self, signum, frame):
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = signal.Signals(signum).name
+        if self.echo:
+            print(f"\n{self.reason}: stopping after this step and writing a checkpoint "
+                  "(Ctrl-C again to stop at once)", flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        return False
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """End ``fit`` after the current step once ``request()`` returns a reason (a signal name)."""
+
+    def __init__(self, request: Callable[[], str | None]):
+        super().__init__()
+        self.request = request
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.request():
+            # self._model, not self.model: the property forces a JAX state sync on every step
+            self._model.stop_training = True
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Append the mean losses over every ``every`` steps to ``metrics.jsonl``, TensorBoard and stdout.
+
+    One JSON line per logged step: ``step``, ``d_loss``, ``g_loss``, ``gp``,
+    ``wasserstein`` (means over the steps since the previous line),
+    ``steps_per_sec`` (training steps over fit's wall time for them) and
+    ``time`` (Unix seconds). A partial interval is logged when ``fit`` stops
+    early or at the last step.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``metrics.jsonl`` file, appended to.
+    every : int
+        Generator steps between lines.
+    total : int
+        Last step of the run (for the printed ``step 500/40000``).
+    writer : SummaryWriter, optional
+        Also writes the scalars to TensorBoard.
+    echo : bool, optional
+        Print a line per log to stdout.
+    resume_step : int, optional
+        The step a resumed run starts from: lines logged after it (before a crash)
+        are dropped, since the run logs those steps again.
+    """
+
+    def __init__(self, path, *, every: int, total: int, writer: SummaryWriter | None = None, echo: bool = True,
+                 resume_step: int = 0):
+        super().__init__()
+        self.path = Path(path)
+        self.every, self.total, self.writer, self.echo = every, total, writer, echo
+        self.last = self._truncate(resume_step)
+        self._reset()
+
+    def _truncate(self, step: int) -> dict:
+        """Keep the lines up to ``step`` (and drop a line cut short); return the last one kept."""
+        if not self.path.is_file():
+            return {}
+        kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        if text != self.path.read_text():
+            with atomic_write(self.path, "w") as f:
+                f.write(text)
+        return kept[-1] if kept else {}
+
+    def _reset(self):
+        self._sums = dict.fromkeys(METRIC_NAMES, 0.0)
+        self._steps = 0
+        self._seconds = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._begin_step = generator_step(self.model)
+        self._begin_time = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = generator_step(self.model)
+        done = step - self._begin_step
+        if done <= 0:
+            return
+        self._seconds += time.perf_counter() - self._begin_time
+        for name in METRIC_NAMES:
+            self._sums[name] += float((logs or {}).get(name, np.nan)) * done
+        self._steps += done
+        if step % self.every == 0 or step >= self.total or self.model.stop_training:
+            self.flush(step)
+
+    def flush(self, step: int) -> None:
+        """Write the line for ``step`` from the steps accumulated since the last line."""
+        if self._steps == 0:
+            return
+        record = {"step": step, **{n: self._sums[n] / self._steps for n in METRIC_NAMES}}
+        record["steps_per_sec"] = self._steps / max(self._seconds, 1e-9)
+        record["time"] = time.time()
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            self.writer.scalars(step, {n: record[n] for n in (*METRIC_NAMES, "steps_per_sec")})
+        if self.echo:
+            losses = "  ".join(f"{n} {record[n]:+.4f}" for n in METRIC_NAMES)
+            print(f"step {step}/{self.total}  {losses}  {record['steps_per_sec']:.2f} steps/s", flush=True)
+        self.last = record
+        self._reset()
+
+
+class AudioPreviews(keras.callbacks.Callback):
+    """Every ``every`` steps, render a fixed latent batch to ``previews/step_000500/preview_00.wav``.
+
+    Files are 24-bit PCM WAV at the model's sample rate (clipped and rounded by
+    :func:`wavfile24.write`); the same clips go to TensorBoard when available.
+
+    Parameters
+    ----------
+    directory : path-like
+        The run's ``previews`` folder.
+    latents : numpy.ndarray
+        float32 (k, latent_dim), see :func:`preview_latents`.
+    sample_rate : int
+        Hz of the generated audio.
+    every : int
+        Generator steps between previews.
+    writer : SummaryWriter, optional
+        Also writes the clips as a TensorBoard audio summary.
+    """
+
+    def __init__(self, directory, latents: np.ndarray, *, sample_rate: int, every: int,
+                 writer: SummaryWriter | None = None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.latents, self.sample_rate, self.every, self.writer = latents, sample_rate, every, writer
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = generator_step(self.model)
+        if step > 0 and step % self.every == 0:
+            self.render(step)
+
+    def render(self, step: int) -> Path:
+        """Write the previews of generator step ``step``; return their folder."""
+        clips = keras.ops.convert_to_numpy(self.model.generator(self.latents, training=False))  # (k, T, C)
+        clips = np.asarray(clips, dtype=np.float32)
+        folder = self.directory / f"step_{step:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, clip in enumerate(clips):
+            wavfile24.write(folder / f"preview_{i:02d}.wav", self.sample_rate, clip, bits=24)
+        if self.writer is not None:
+            self.writer.audio(step, "previews", clips, self.sample_rate)
+        return folder
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Call ``save(step)`` every ``every`` generator steps (the driver writes checkpoint and weights)."""
+
+    def __init__(self, save: Callable[[int], object], *, every: int):
+        super().__init__()
+        self.save, self.every = save, every
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = generator_step(self.model)
+        if step > 0 and step % self.every == 0:
+            self.save(step)

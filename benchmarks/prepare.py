@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import librosa
 
-    from beatgan.data import find_audio_files, load_loops
+    from beatgan.audio import find_audio_files
+    from beatgan.data import load_loops
 
     with tempfile.TemporaryDirectory(prefix="beatgan-bench-") as tmp:
         if args.folder:

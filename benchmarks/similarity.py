@@ -1,4 +1,4 @@
-"""Pairs per second of :func:`beatgan.similarity.nearest` against a plain pair-by-pair loop.
+"""Pairs per second of :func:`beatgan.novelty.nearest` against a plain pair-by-pair loop.
 
     python benchmarks/similarity.py                     # 100 generated x 2170 training, 16384 x 2
     python benchmarks/similarity.py --training data.npz # your own training set (prepare's .npz or a folder)
@@ -6,7 +6,7 @@
     python benchmarks/similarity.py --blas-threads 1    # one BLAS thread (faster on a busy machine)
 
 The baseline is what the original notebook did: for every generated loop, for every
-training loop, the similarity score (:func:`beatgan.similarity.similarity_score`, numpy,
+training loop, the similarity score (:func:`beatgan.novelty.similarity_score`, numpy,
 float64), keeping the lowest with a strict ``<``. Both run on the same data in one
 process; ``nearest`` is timed as the best of ``--repeat`` runs after a warm-up run, the
 baseline (tens of seconds) once. The synthetic training set mimics
@@ -67,7 +67,7 @@ def noisy(audio: np.ndarray, rng, amplitude: float = 0.0011) -> np.ndarray:
 
 def pairwise(generated: np.ndarray, training: np.ndarray):
     """The original's pair-by-pair loop (strict <), skipping silent training loops."""
-    from beatgan.similarity import similarity_score
+    from beatgan.novelty import similarity_score
 
     index = np.empty(len(generated), dtype=np.int64)
     score = np.empty(len(generated))
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
         threadpool_limits(args.blas_threads, user_api="blas")
 
-    from beatgan.similarity import nearest
+    from beatgan.novelty import nearest
 
     rng = np.random.default_rng(args.seed)
     if args.training:

@@ -27,7 +27,7 @@ counts the body of a loop once, and the JAX step runs its D updates as a
 with the analytic count for ``d_steps=1``.
 
 ``--devices N`` trains data-parallel on N devices (``--batch-size`` is the
-global batch; see :mod:`beatgan.distribute`); ``--steps-per-execution K`` runs
+global batch; see :func:`beatgan.backend.data_parallel`); ``--steps-per-execution K`` runs
 K G steps per call of the train function. ``--peak-tflops X`` (or ``--device
 NAME`` from :data:`PEAK_TFLOPS`) prints the achieved share of that peak, summed
 over the devices used.
@@ -92,8 +92,8 @@ def xla_flops(model_config, train_config, data) -> float:
     """
     import jax
 
-    from beatgan.train import WaveGAN
-    from beatgan.train_jax import train_step_jax
+    from beatgan.gan import WaveGAN
+    from beatgan.gan_jax import train_step_jax
 
     gan = WaveGAN(model_config, train_config)
     gan.compile()
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from beatgan.config import ModelConfig, TrainConfig
-    from beatgan.distribute import data_parallel
-    from beatgan.train import LoopBatches, WaveGAN
+    from beatgan.backend import data_parallel
+    from beatgan.gan import LoopBatches, WaveGAN
 
     model_config = ModelConfig(model_dim=args.model_dim, slice_len=args.slice_len, channels=args.channels)
     total = args.warmup + args.steps

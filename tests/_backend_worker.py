@@ -23,8 +23,8 @@ def main(out_dir: Path, peer_dir: Path | None) -> None:
     import keras
 
     from beatgan.config import ModelConfig, TrainConfig
-    from beatgan.train import LoopBatches, WaveGAN
-    from beatgan.weights import export_generator, load_generator
+    from beatgan.gan import LoopBatches, WaveGAN
+    from beatgan.checkpoint import export_generator, load_generator
 
     backend = keras.backend.backend()
     results: dict[str, np.ndarray] = {}

@@ -36,8 +36,8 @@ def main(out_dir: Path) -> None:
     import keras
 
     from beatgan.config import ModelConfig, TrainConfig
-    from beatgan.distribute import available_devices, data_parallel
-    from beatgan.train import LoopBatches, WaveGAN
+    from beatgan.backend import available_devices, data_parallel
+    from beatgan.gan import LoopBatches, WaveGAN
 
     backend = keras.backend.backend()
     results: dict[str, np.ndarray] = {"backend": np.array(backend), "devices": np.array(available_devices())}
@@ -103,16 +103,16 @@ def main(out_dir: Path) -> None:
         results[f"default_weights_{devices}"] = np.concatenate([w.ravel() for w in weights(gan).values()])
 
     if backend == "jax":  # the whole step is traced (and compiled) once, whatever the chunks and devices
-        import beatgan.train_jax as train_jax
+        import beatgan.gan_jax as gan_jax
 
         traced = []
-        original = train_jax.train_step_jax
+        original = gan_jax.train_step_jax
 
         def counting(*args):
             traced.append(1)
             return original(*args)
 
-        train_jax.train_step_jax = counting
+        gan_jax.train_step_jax = counting
         with data_parallel(2, batch_size=4):
             gan = WaveGAN(ModelConfig(model_dim=2), TrainConfig(batch_size=4, d_steps=2, seed=3, steps=6))
             gan.compile(steps_per_execution=2)

@@ -22,8 +22,8 @@ from beatgan.config import ModelConfig, TrainConfig
 from beatgan.errors import CheckpointError
 
 keras = pytest.importorskip("keras")
-from beatgan.callbacks import generator_step  # noqa: E402  (needs keras)
-from beatgan.train import LoopBatches, WaveGAN  # noqa: E402
+from beatgan.run import generator_step  # noqa: E402  (needs keras)
+from beatgan.gan import LoopBatches, WaveGAN  # noqa: E402
 
 MODEL = ModelConfig(model_dim=2)
 TRAIN = TrainConfig(batch_size=2, d_steps=1, steps=4, seed=3)  # d_steps=1: one trace costs ~5 s, not ~12

@@ -20,7 +20,7 @@ FULL_SCALE = (2**23 - 1) / 2**23  # largest 24-bit code, read back
 def tiny(tmp_path_factory):
     """A stereo generator of width 2 and its exported weights directory."""
     from beatgan.model import build_generator
-    from beatgan.weights import export_generator
+    from beatgan.checkpoint import export_generator
 
     config = ModelConfig(model_dim=2)
     generator = build_generator(config)
@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
 def saturated(tmp_path_factory):
     """Weights whose output is exactly +1 on the left channel and -1 on the right (tanh saturated)."""
     from beatgan.model import build_generator, generator_plan
-    from beatgan.weights import export_generator
+    from beatgan.checkpoint import export_generator
 
     config = ModelConfig(model_dim=2)
     generator = build_generator(config)

@@ -44,7 +44,7 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     from beatgan.config import ModelConfig
     from beatgan.corpus import render_corpus
     from beatgan.model import build_generator
-    from beatgan.weights import export_generator
+    from beatgan.checkpoint import export_generator
 
     corpus = tmp_path / "corpus"
     render_corpus(corpus, count=12, seed=0, progress=False)

@@ -17,10 +17,13 @@ import pytest
 import wavfile24
 from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, restore_checkpoint
 from beatgan.cli import build_parser, main
-from beatgan.config import ModelConfig, TrainConfig, write_json_atomic
+from beatgan.atomic import write_json_atomic
+from beatgan.config import ModelConfig, TrainConfig
 from beatgan.data import save_dataset
 from beatgan.errors import ConfigError
-from beatgan.run import METRIC_NAMES, load_metrics, read_run_config, resolve_configs, select_backend, train
+from beatgan.backend import select_backend
+from beatgan.losses import METRIC_NAMES
+from beatgan.run import load_metrics, read_run_config, resolve_configs, train
 
 MODEL = ModelConfig(model_dim=2)
 TINY = ["--model-dim", "2", "--batch-size", "2", "--d-steps", "1"]  # a step takes ~0.1 s on a CPU
@@ -67,7 +70,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240.0) -> No
 
 
 def make_gan(run_dir: Path):
-    from beatgan.train import WaveGAN
+    from beatgan.gan import WaveGAN
 
     stored = read_run_config(run_dir)
     gan = WaveGAN(stored["model"], stored["train"])
@@ -99,7 +102,7 @@ def test_sigkill_then_same_command_resumes_from_the_last_checkpoint(dataset, tmp
     gan = make_gan(run_dir)
     for path in checkpoints:
         assert restore_checkpoint(gan, path)["step"] == checkpoint_step(path)
-    from beatgan.weights import load_generator
+    from beatgan.checkpoint import load_generator
 
     generator, config = load_generator(run_dir / "weights")
     assert config == MODEL and generator(np.zeros((1, 100), np.float32)).shape == (1, 16384, 2)

@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 from beatgan.cli import main
-from beatgan.weights import CONFIG_FILE, WEIGHTS_FILE, load_generator
+from beatgan.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_generator
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 NOVELTY = WEIGHTS / "novelty.json"  # the numbers MODEL_CARD.md quotes, as measured

@@ -1,4 +1,4 @@
-"""Tests of beatgan.examples and the ``beatgan similarity-examples`` verb."""
+"""Tests of beatgan.similarity_examples and the ``beatgan similarity-examples`` verb."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import wavfile24
 from beatgan.cli import main
 from beatgan.errors import AudioError, ConfigError
-from beatgan.examples import describe_score, pick_examples, write_similarity_examples
-from beatgan.similarity import similarity_score
+from beatgan.similarity_examples import describe_score, pick_examples, write_similarity_examples
+from beatgan.novelty import similarity_score
 
 RATE = 14700
 

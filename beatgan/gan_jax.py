@@ -1,4 +1,4 @@
-"""The stateless WGAN-GP step of :class:`beatgan.train.WaveGAN` on the JAX backend.
+"""The stateless WGAN-GP step of :class:`beatgan.gan.WaveGAN` on the JAX backend.
 
 Keras' JAX trainer calls ``train_step(state, data)`` inside ``jax.jit`` with
 ``state = (trainable, non_trainable, optimizer, metrics)`` value lists of the
@@ -13,10 +13,9 @@ Imported only under ``KERAS_BACKEND=jax``.
 from __future__ import annotations
 
 import jax
-import keras
-from keras import ops
 
-from beatgan.train import interpolate, penalty_from_gradients
+from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
+from beatgan.losses import generator_loss, interpolate, penalty_from_gradients
 
 
 def _positions(subset, full) -> list[int]:
@@ -53,7 +52,7 @@ def stateless_gradient_penalty(discriminator, trainable, non_trainable, x_hat, *
     Returns
     -------
     gp : jax.Array
-        float32 scalar, see :func:`beatgan.train.penalty_from_gradients`.
+        float32 scalar, see :func:`beatgan.losses.penalty_from_gradients`.
     non_trainable : list of jax.Array
         The critic's state after the call (phase-shuffle seeds advanced).
     """
@@ -81,7 +80,7 @@ def train_step_jax(gan, state, data):
 
     Parameters
     ----------
-    gan : beatgan.train.WaveGAN
+    gan : beatgan.gan.WaveGAN
         A compiled model.
     state : tuple of lists
         ``(trainable, non_trainable, optimizer, metrics)`` variable values of ``gan``.
@@ -131,7 +130,7 @@ def train_step_jax(gan, state, data):
     def g_loss_fn(g_vars, g_state, d_state):
         fake, g_state = G.stateless_call(g_vars, g_state, z_g, training=True)
         score, d_state = D.stateless_call(d_vars, d_state, fake, training=True)
-        return -ops.mean(ops.cast(score, "float32")), (g_state, d_state)
+        return generator_loss(score), (g_state, d_state)
 
     (g_loss, (g_state, d_state)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_vars, g_state, d_state)
     g_vars, g_opt = gan.g_optimizer.stateless_apply(_take(optimizer_vars, go_index), grads, g_vars)

@@ -1,4 +1,4 @@
-"""Tests of beatgan.dataset_cache: the load cache and the dataset files of ``beatgan prepare``."""
+"""Tests of beatgan.data's stores: the load cache and the dataset files of ``beatgan prepare``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from beatgan import atomic, audio_io, dataset_cache
+from beatgan import atomic, data
 from beatgan.data import SkippedFileWarning, load_dataset, load_loops, save_dataset
 from beatgan.errors import ConfigError, DatasetError
 
@@ -36,11 +36,11 @@ def folder(tmp_path, drum_recording):
 
 
 class DecodeCounter:
-    """Stands in for beatgan.audio_io.read_head and counts calls; can forbid decoding."""
+    """Stands in for beatgan.audio.read_head as beatgan.data calls it and counts calls; can forbid decoding."""
 
     def __init__(self, monkeypatch):
-        self.real, self.calls, self.forbid = audio_io.read_head, 0, False
-        monkeypatch.setattr(audio_io, "read_head", self)
+        self.real, self.calls, self.forbid = data.read_head, 0, False
+        monkeypatch.setattr(data, "read_head", self)  # data calls it by this name
 
     def __call__(self, path, **options):
         if self.forbid:
@@ -59,7 +59,7 @@ def test_second_load_comes_from_the_cache(folder, monkeypatch):
     decoder = DecodeCounter(monkeypatch)
     first = load(folder)
     assert decoder.calls == 3
-    assert len(list((folder / dataset_cache.CACHE_DIR_NAME).glob("loops-*.npz"))) == 1
+    assert len(list((folder / data.CACHE_DIR_NAME).glob("loops-*.npz"))) == 1
     decoder.forbid = True
     with pytest.warns(SkippedFileWarning, match="broken.wav"):  # skipped files are still reported
         second = load_loops(folder, progress=False)
@@ -73,7 +73,7 @@ def test_no_cache_when_turned_off(folder, monkeypatch):
     load(folder, cache=False)
     load(folder, cache=False)
     assert decoder.calls == 6
-    assert not (folder / dataset_cache.CACHE_DIR_NAME).exists()
+    assert not (folder / data.CACHE_DIR_NAME).exists()
 
 
 @pytest.mark.parametrize("change", ["mtime", "size", "new file", "removed file", "settings"])
@@ -106,7 +106,7 @@ def test_cache_is_invalidated(folder, monkeypatch, drum_recording, change):
 @pytest.mark.parametrize("damage", [b"", b"not a zip file", "truncate", "wrong shape"])
 def test_corrupt_cache_is_rebuilt(folder, monkeypatch, damage, caplog):
     first = load(folder)
-    (path,) = (folder / dataset_cache.CACHE_DIR_NAME).glob("loops-*.npz")
+    (path,) = (folder / data.CACHE_DIR_NAME).glob("loops-*.npz")
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:1000])
     elif damage == "wrong shape":
@@ -117,7 +117,7 @@ def test_corrupt_cache_is_rebuilt(folder, monkeypatch, damage, caplog):
     else:
         path.write_bytes(damage)
     decoder = DecodeCounter(monkeypatch)
-    with caplog.at_level("WARNING", logger="beatgan.dataset_cache"):
+    with caplog.at_level("WARNING", logger="beatgan.data"):
         again = load(folder)
     assert decoder.calls == 3 and "corrupt" in caplog.text
     np.testing.assert_array_equal(again.audio, first.audio)
@@ -128,7 +128,7 @@ def test_corrupt_cache_is_rebuilt(folder, monkeypatch, damage, caplog):
 def test_read_only_folder_falls_back_to_the_user_cache(folder, monkeypatch, xdg_cache):
     # A regular file where the cache folder would go makes it unwritable, even for root.
     (folder / "blocker").write_text("")
-    monkeypatch.setattr(dataset_cache, "CACHE_DIR_NAME", "blocker/.beatgan-cache")
+    monkeypatch.setattr(data, "CACHE_DIR_NAME", "blocker/.beatgan-cache")
     decoder = DecodeCounter(monkeypatch)
     load(folder)
     assert len(list(xdg_cache.glob("loops-*.npz"))) == 1
@@ -140,7 +140,7 @@ def test_unwritable_everywhere_is_only_a_warning(folder, monkeypatch, tmp_path):
     (tmp_path / "blocker").write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocker"))
     (folder / "blocker").write_text("")
-    monkeypatch.setattr(dataset_cache, "CACHE_DIR_NAME", "blocker/.beatgan-cache")
+    monkeypatch.setattr(data, "CACHE_DIR_NAME", "blocker/.beatgan-cache")
     with pytest.warns(UserWarning, match="could not write the dataset cache"):
         loops = load(folder)
     assert len(loops) == 2
@@ -148,10 +148,10 @@ def test_unwritable_everywhere_is_only_a_warning(folder, monkeypatch, tmp_path):
 
 def test_user_cache_dir_respects_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert dataset_cache.user_cache_dir() == tmp_path / "beatgan"
+    assert data.user_cache_dir() == tmp_path / "beatgan"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert dataset_cache.user_cache_dir() == tmp_path / "home" / ".cache" / "beatgan"
+    assert data.user_cache_dir() == tmp_path / "home" / ".cache" / "beatgan"
 
 
 # --- dataset files ----------------------------------------------------------------------------

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+import wavfile24
+from beatgan.atomic import write_json_atomic
 from beatgan.errors import ConfigError
-from beatgan.similarity import DEFAULT_THRESHOLD, logmel_features, top_k
+from beatgan.novelty import DEFAULT_THRESHOLD, logmel_features, top_k
 
 __all__ = ["describe_score", "pick_examples", "write_similarity_examples"]
 
@@ -128,7 +130,7 @@ def write_similarity_examples(
     threshold : float, default 0.1
         Score at or below which a loop counts as a near-copy.
     chunk : int or None
-        As for :func:`beatgan.similarity.top_k`.
+        As for :func:`beatgan.novelty.top_k`.
     training_audio : bool, default True
         Write the nearest training loops as WAVs too. False names them only, for
         examples that are committed while the training audio's license forbids it.
@@ -145,10 +147,6 @@ def write_similarity_examples(
     ConfigError
         ``n`` or ``k`` not a positive integer.
     """
-    import wavfile24
-
-    from beatgan.atomic import write_json_atomic
-
     for name, value in (("n", n), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive integer")

@@ -1,24 +1,16 @@
-"""WGAN-GP training of WaveGAN as a Keras model, on the TensorFlow or JAX backend.
+"""The GAN: WaveGAN's two networks trained with WGAN-GP as one Keras model, and its TensorFlow step.
 
 :class:`WaveGAN` holds both networks and their two Adam optimizers; one call of
 ``train_step`` (one ``fit`` batch) is one **generator** step: ``d_steps``
 discriminator updates, each on its own real minibatch, then one generator
-update, as WaveGAN counts steps. The losses (SPEC.md, "Training")::
+update, as WaveGAN counts steps. The losses and the penalty are the pure
+functions of :mod:`beatgan.losses`; phase shuffle is active (``training=True``)
+in every discriminator call, the penalty's included.
 
-    x_hat  = real + alpha * (fake - real),  alpha ~ U(0, 1) of shape (B, 1, 1)
-    gp     = mean_b (sqrt(sum_{t,c} (dD(x_hat)/dx_hat)[b]^2 + 1e-12) - 1)^2
-    d_loss = mean D(fake) - mean D(real) + gp_weight * gp
-    g_loss = -mean D(G(z)),  z ~ U(-1, 1) of shape (B, latent_dim)
-
-The norm is taken **per example** (the original BeatGAN took one norm over the
-whole batch, a known bug) with the epsilon inside the square root so its
-gradient is finite at zero. Phase shuffle is active (``training=True``) in every
-discriminator call, the penalty's included.
-
-Everything but the update itself is backend-neutral :mod:`keras.ops`; the
-TensorFlow step (``tf.GradientTape``, graph mode) lives here and the stateless
-JAX step in :mod:`beatgan.train_jax`, chosen by ``keras.backend.backend()``.
-Both run data-parallel over several devices under :func:`beatgan.distribute.data_parallel`.
+The TensorFlow step (``tf.GradientTape``, graph mode) lives here and the
+stateless JAX step in :mod:`beatgan.gan_jax`, chosen by ``keras.backend.backend()``;
+:class:`LoopBatches` feeds both. Both run data-parallel over several devices
+under :func:`beatgan.backend.data_parallel`.
 
 Repeatability: the same seed gives the same weights, noise, phase shifts and
 batches. On a TensorFlow CPU two runs then give bit-identical losses (tested)
@@ -33,16 +25,14 @@ Examples
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
 
+from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
 from beatgan.config import ModelConfig, TrainConfig
 from beatgan.errors import ConfigError, DatasetError
+from beatgan.losses import METRIC_NAMES, critic_loss, generator_loss, interpolate, penalty_from_gradients
 from beatgan.model import build_discriminator, build_generator
 
-EPSILON = 1e-12  # inside the square root of the penalty's norm: finite gradient at a zero gradient
-METRIC_NAMES = ("d_loss", "g_loss", "gp", "wasserstein")
 
 
 def make_optimizers(train_config: TrainConfig) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
@@ -62,19 +52,6 @@ def make_optimizers(train_config: TrainConfig) -> tuple[keras.optimizers.Adam, k
         return keras.optimizers.Adam(rate, beta_1=train_config.beta_1, beta_2=train_config.beta_2, name=name)
 
     return adam(train_config.d_learning_rate, "d_optimizer"), adam(train_config.g_learning_rate, "g_optimizer")
-
-
-def interpolate(real, fake, alpha):
-    """Return ``x_hat = real + alpha * (fake - real)``, float32 (B, T, C); alpha is (B, 1, 1) in [0, 1]."""
-    real, fake, alpha = (ops.cast(x, "float32") for x in (real, fake, alpha))
-    return real + alpha * (fake - real)
-
-
-def penalty_from_gradients(gradients):
-    """Return ``mean_b (sqrt(sum_{t,c} g[b]^2 + 1e-12) - 1)^2`` for gradients of shape (B, T, C); float32 scalar."""
-    gradients = ops.cast(gradients, "float32")
-    norms = ops.sqrt(ops.sum(ops.square(gradients), axis=(1, 2)) + EPSILON)  # (B,)
-    return ops.mean(ops.square(norms - 1.0))
 
 
 def gradient_penalty(discriminator: keras.Model, real, fake, alpha, *, training: bool = True):
@@ -98,11 +75,11 @@ def gradient_penalty(discriminator: keras.Model, real, fake, alpha, *, training:
         channels with 1e-12 inside the square root. Differentiable with respect to
         the critic's weights on TensorFlow (under an outer ``GradientTape``); on JAX
         it uses the critic's current weights (the training step has its own
-        stateless version in :mod:`beatgan.train_jax`).
+        stateless version in :mod:`beatgan.gan_jax`).
     """
     x_hat = interpolate(real, fake, alpha)  # (B, T, C)
     if keras.backend.backend() == "jax":
-        from beatgan.train_jax import stateless_gradient_penalty
+        from beatgan.gan_jax import stateless_gradient_penalty  # here: jax is imported only under its backend
 
         variables = (
             [v.value for v in discriminator.trainable_variables],
@@ -110,7 +87,7 @@ def gradient_penalty(discriminator: keras.Model, real, fake, alpha, *, training:
         )
         gp, _ = stateless_gradient_penalty(discriminator, *variables, x_hat, training=training)
         return gp
-    import tensorflow as tf
+    import tensorflow as tf  # here: only the TensorFlow backend needs it
 
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
@@ -123,7 +100,7 @@ def default_jit_compile() -> bool:
     """XLA for JAX (its trainer always compiles) and for TensorFlow on GPU; plain graphs on a TF CPU, where they are faster."""
     if keras.backend.backend() == "jax":
         return True
-    import tensorflow as tf
+    import tensorflow as tf  # here: only the TensorFlow backend needs it
 
     return bool(tf.config.list_physical_devices("GPU"))
 
@@ -251,14 +228,13 @@ class WaveGAN(keras.Model):
         return ops.transpose(real, (1, 0, 2, 3))  # (B, d_steps, T, C) -> (d_steps, B, T, C)
 
     def critic_loss(self, d_real, d_fake, gp):
-        """Return ``(d_loss, wasserstein)`` in float32 from critic scores (B, 1) and the penalty."""
-        d_real, d_fake = ops.mean(ops.cast(d_real, "float32")), ops.mean(ops.cast(d_fake, "float32"))
-        return d_fake - d_real + self.train_config.gp_weight * gp, d_real - d_fake
+        """Return ``(d_loss, wasserstein)`` in float32 (:func:`beatgan.losses.critic_loss` with this run's gp_weight)."""
+        return critic_loss(d_real, d_fake, gp, self.train_config.gp_weight)
 
     def train_step(self, *args):
         """One generator step; ``fit`` calls it with ``data`` (TF) or ``(state, data)`` (JAX)."""
         if keras.backend.backend() == "jax":
-            from beatgan.train_jax import train_step_jax
+            from beatgan.gan_jax import train_step_jax  # here: jax is imported only under its backend
 
             return train_step_jax(self, *args)
         if keras.backend.backend() != "tensorflow":
@@ -266,7 +242,7 @@ class WaveGAN(keras.Model):
         return self._train_step_tensorflow(*args)
 
     def _train_step_tensorflow(self, data):
-        import tensorflow as tf
+        import tensorflow as tf  # here: only the TensorFlow backend needs it
 
         real = self.split_real(data)  # (d_steps, b, T, C): this replica's share b of the global batch B
         # Under tf.distribute each replica runs this step on its share; the optimizers sum the
@@ -294,7 +270,7 @@ class WaveGAN(keras.Model):
             d_logs.append((d_loss, gp, wasserstein))
         with tf.GradientTape() as tape:
             score = self.discriminator(self.generator(z_g, training=True), training=True)
-            g_loss = -ops.mean(ops.cast(score, "float32"))
+            g_loss = generator_loss(score)
             share = g_loss / replicas
         self.g_optimizer.apply_gradients(zip(tape.gradient(share, g_variables), g_variables))
         d_loss, gp, wasserstein = (ops.mean(ops.stack(values)) for values in zip(*d_logs))

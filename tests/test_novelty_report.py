@@ -1,4 +1,4 @@
-"""Tests of beatgan.report, beatgan.report_figures and the ``beatgan similarity`` verb."""
+"""Tests of the novelty report (beatgan.novelty), its figures (beatgan.plots) and the ``beatgan similarity`` verb."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import wavfile24
 from beatgan.cli import main
 from beatgan.errors import AudioError, ConfigError
-from beatgan.report import NoveltyReport, novelty_report, save_report
-from beatgan.similarity import similarity_score
+from beatgan.novelty import NoveltyReport, novelty_report, save_report
+from beatgan.novelty import similarity_score
 
 RATE = 14700
 
@@ -133,7 +133,7 @@ def test_cli_similarity_mismatched_dataset(tmp_path, capsys):
     from beatgan.config import ModelConfig
     from beatgan.data import save_dataset
     from beatgan.model import build_generator
-    from beatgan.weights import export_generator
+    from beatgan.checkpoint import export_generator
 
     config = ModelConfig(model_dim=2)
     export_generator(build_generator(config), config, tmp_path / "w")

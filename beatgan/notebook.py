@@ -1,4 +1,4 @@
-"""Small glue the notebook and the main job share: which loops to use, which device trains.
+"""Small glue the notebook and the main job share: which loops to use, and reading one to show it.
 
 Kept out of the notebook so that it only calls the package, and tested like
 the rest.
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from beatgan.audio import find_audio_files, read_audio
+from beatgan.corpus import render_corpus
 from beatgan.errors import DatasetError
 
 USER_FOLDER = "ULTIMATE_DRUM_LOOPS"  # where users put their own pack
@@ -19,8 +21,6 @@ CORPUS_FOLDER = "data/open_loops"  # where `beatgan render-loops` puts the open 
 
 def has_loops(folder: str | os.PathLike) -> bool:
     """True when ``folder`` exists and holds at least one audio file (searched recursively)."""
-    from beatgan.audio_io import find_audio_files
-
     folder = Path(folder)
     return folder.is_dir() and bool(find_audio_files(folder))
 
@@ -76,30 +76,10 @@ def ensure_corpus(
     """
     corpus_folder = Path(corpus_folder)
     if not (corpus_folder / "CREDITS").is_file() or not has_loops(corpus_folder):
-        from beatgan.corpus import render_corpus
-
         render_corpus(corpus_folder, count=count, seed=seed, progress=progress)
     return corpus_folder
 
 
-def read_original(path: str | os.PathLike, *, seconds: float | None = None) -> tuple[int, np.ndarray]:
-    """Read a loop at its own rate for display: ``(rate, float32 (frames, channels))``, the first ``seconds``."""
-    from beatgan.audio_io import read_audio
-
+def read_loop(path: str | os.PathLike, *, seconds: float | None = None) -> tuple[int, np.ndarray]:
+    """Read any loop (a training file or a generated one) at its own rate for display: ``(rate, float32 (frames, channels))``, the first ``seconds``."""
     return read_audio(path, frames=None if seconds is None else (lambda rate: int(round(seconds * rate))))
-
-
-def accelerator() -> str | None:
-    """Name the accelerator Keras' backend sees (``"gpu"``/``"tpu"``), or None on a CPU."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        kinds = {device.platform for device in jax.devices()}
-        return next((kind for kind in ("gpu", "tpu") if kind in kinds), None)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return "gpu" if tf.config.list_physical_devices("GPU") else None
-    return None

@@ -1,4 +1,4 @@
-"""Tests of beatgan.similarity: the score, the chunked nearest search and the log-mel distance."""
+"""Tests of beatgan.novelty: the score, the chunked nearest search and the log-mel distance."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from beatgan.data import augment, load_loops
-from beatgan._nearest import _block_shape
+from beatgan.novelty import _block_shape
 from beatgan.errors import AudioError, ConfigError
-from beatgan.similarity import (
+from beatgan.novelty import (
     logmel_features, logmel_nearest, nearest, similarity_score, top_k,
 )
 

@@ -1,4 +1,4 @@
-"""Tests of beatgan.audio_io: finding loop files and decoding only their heads."""
+"""Tests of beatgan.audio: finding loop files and decoding only their heads."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import soundfile
 
 import wavfile24
-from beatgan import audio_io
-from beatgan.audio_io import find_audio_files, head_frames, read_head
+from beatgan import audio
+from beatgan.errors import AudioError
+from beatgan.audio import find_audio_files, head_frames, read_head
 
 SLICE = 16384
 LOAD = {"sample_rate": 14700, "slice_len": SLICE, "resample": "polyphase"}
@@ -92,14 +93,15 @@ def test_long_files_are_read_only_as_far_as_the_head(tmp_path, monkeypatch, suff
 
 def test_broken_files_raise(tmp_path):
     (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVE")
-    with pytest.raises(wavfile24.WavFileError, match="broken.wav"):
+    with pytest.raises(AudioError, match="broken.wav") as caught:  # the package's one hierarchy
         read_head(tmp_path / "broken.wav", **LOAD)
+    assert isinstance(caught.value.__cause__, wavfile24.WavFileError)
     (tmp_path / "broken.flac").write_bytes(b"fLaC" + bytes(20))
-    with pytest.raises(RuntimeError):  # soundfile.LibsndfileError
+    with pytest.raises(AudioError, match="broken.flac"):  # soundfile.LibsndfileError, turned
         read_head(tmp_path / "broken.flac", **LOAD)
-    with pytest.raises(OSError):
+    with pytest.raises(AudioError, match="missing.wav"):
         read_head(tmp_path / "missing.wav", **LOAD)
 
 
 def test_public_names():
-    assert set(audio_io.__all__) <= set(dir(audio_io))
+    assert set(audio.__all__) <= set(dir(audio))

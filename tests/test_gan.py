@@ -1,4 +1,4 @@
-"""Tests of beatgan.train: the gradient penalty, the WGAN-GP step on both backends, LoopBatches.
+"""Tests of beatgan.gan and beatgan.losses: the gradient penalty, the WGAN-GP step on both backends, LoopBatches.
 
 Backend-specific checks run tests/_backend_worker.py in subprocesses (a Keras
 backend is fixed per process): once with TensorFlow, then with JAX starting
@@ -19,8 +19,9 @@ import pytest
 from beatgan.config import ModelConfig, TrainConfig
 from beatgan.errors import ConfigError, DatasetError
 from beatgan.model import build_discriminator
-from beatgan.train import EPSILON, LoopBatches, WaveGAN, gradient_penalty, make_optimizers
-from beatgan.weights import load_generator
+from beatgan.gan import LoopBatches, WaveGAN, gradient_penalty, make_optimizers
+from beatgan.losses import EPSILON
+from beatgan.checkpoint import load_generator
 
 TINY = ModelConfig(model_dim=2)
 

@@ -1,4 +1,4 @@
-"""Tests of beatgan.distribute: data-parallel training on two host devices equals one device.
+"""Tests of beatgan.backend: data-parallel training on two host devices equals one device.
 
 The two-device runs need a fresh process (JAX's host device count and
 TensorFlow's logical CPUs are fixed when the backend starts), so they run
@@ -20,10 +20,10 @@ import pytest
 from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints
 from beatgan.config import ModelConfig, TrainConfig
 from beatgan.data import save_dataset
-from beatgan.distribute import available_devices, check_devices, data_parallel
+from beatgan.backend import available_devices, check_devices, data_parallel
 from beatgan.errors import ConfigError
 from beatgan.run import train
-from beatgan.train import LoopBatches, WaveGAN
+from beatgan.gan import LoopBatches, WaveGAN
 
 REPO = Path(__file__).resolve().parents[1]
 TWO_HOST_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -111,7 +111,7 @@ def test_check_devices(devices, batch_size, match):
 
 
 def test_batch_size_must_split_evenly(monkeypatch):
-    monkeypatch.setattr("beatgan.distribute.available_devices", lambda: ["cpu:0", "cpu:1"])
+    monkeypatch.setattr("beatgan.backend.available_devices", lambda: ["cpu:0", "cpu:1"])
     with pytest.raises(ConfigError, match="batch_size=3 must be a multiple of devices=2"):
         check_devices(2, batch_size=3)
 

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile
 
 import wavfile24
+from beatgan.errors import AudioError
 
 __all__ = ["AUDIO_EXTENSIONS", "WAV_EXTENSIONS", "find_audio_files", "head_frames", "read_head"]
 
@@ -104,23 +105,30 @@ def read_audio(path: str | Path, *, frames: int | Callable[[int], int] | None = 
 
     Raises
     ------
-    wavfile24.WavFileError
-        A malformed or unsupported WAV file (a ValueError).
-    soundfile.LibsndfileError, RuntimeError, OSError
-        Another file libsndfile cannot read, or one that cannot be opened.
+    AudioError
+        The file is missing, cannot be opened, or is malformed or unsupported; the message
+        names the file. :class:`wavfile24.WavFileError` (the standalone WAV module's own
+        error) and libsndfile's errors are turned into it here, so a caller catches one
+        hierarchy.
     """
     path = Path(path)
-    if path.suffix.lower() in WAV_EXTENSIONS:
-        # Two header walks (a few hundred bytes) beat decoding the whole file.
-        rate = wavfile24.info(path).rate
-        count = frames(rate) if callable(frames) else frames
-        _, data, _ = wavfile24.read(path, dtype="float32", frames=count)
+    try:
+        if path.suffix.lower() in WAV_EXTENSIONS:
+            # Two header walks (a few hundred bytes) beat decoding the whole file.
+            rate = wavfile24.info(path).rate
+            count = frames(rate) if callable(frames) else frames
+            _, data, _ = wavfile24.read(path, dtype="float32", frames=count)
+            return rate, data
+        with soundfile.SoundFile(str(path)) as f:
+            rate = int(f.samplerate)
+            count = frames(rate) if callable(frames) else frames
+            data = f.read(-1 if count is None else count, dtype="float32", always_2d=True)
         return rate, data
-    with soundfile.SoundFile(str(path)) as f:
-        rate = int(f.samplerate)
-        count = frames(rate) if callable(frames) else frames
-        data = f.read(-1 if count is None else count, dtype="float32", always_2d=True)
-    return rate, data
+    except wavfile24.WavFileError as error:
+        raise AudioError(str(error)) from error  # its message names the file already
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise AudioError(f"{path}: cannot read audio ({reason})") from error
 
 
 def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: str) -> tuple[int, np.ndarray]:
@@ -143,7 +151,8 @@ def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: s
 
     Raises
     ------
-    As :func:`read_audio`.
+    AudioError
+        As :func:`read_audio`.
     """
     options = {"sample_rate": sample_rate, "slice_len": slice_len, "resample": resample}
     return read_audio(path, frames=lambda rate: head_frames(rate, **options))

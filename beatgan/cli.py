@@ -1,0 +1,503 @@
+"""The ``beatgan`` command line: every verb in one explicit table.
+
+Each verb is a :class:`Verb`: its name, a one-line help, a function that adds its
+options to its sub-parser and the function that runs it. :data:`VERBS` lists them
+in the order of the pipeline. The options of ``train`` come from the fields of
+:class:`~beatgan.config.ModelConfig` and :class:`~beatgan.config.TrainConfig`
+(``model_dim`` is ``--model-dim``, the field's ``help`` metadata its help), so the
+command line cannot drift from the configs.
+
+Heavy libraries (TensorFlow, librosa) are imported inside the verbs' functions only,
+so that ``beatgan --help`` stays fast and a verb can choose the Keras backend before
+Keras is imported; a verb that computes with the model prints one line naming the
+backend and its device (:func:`beatgan.backend.describe`) instead of the backend
+library's own start-up lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from beatgan import __version__
+from beatgan.config import ModelConfig, TrainConfig, check_positive_int
+from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
+
+_EXIT_STATUS = {None: 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
+_DEFAULT = ModelConfig()  # the data format options default to the model's
+
+
+class Verb(NamedTuple):
+    """One verb of the command line."""
+
+    name: str
+    help: str
+    add_options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str = ""
+
+
+def _start_backend(args: argparse.Namespace, backend: str | None = None) -> None:
+    """Choose the Keras backend, import it quietly and print the one line naming it (unless --quiet)."""
+    # here: the backend must be chosen before anything imports Keras
+    from beatgan.backend import describe, load_keras, select_backend
+
+    select_backend(backend)
+    load_keras()
+    if not getattr(args, "quiet", False):
+        print(describe(), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+
+
+def _prepare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="FOLDER", help="folder of drum loops, searched recursively")
+    parser.add_argument("-o", "--output", default="data/dataset.npz", metavar="PATH",
+                        help="dataset file to write (default: data/dataset.npz)")
+    data = parser.add_argument_group("loading")
+    data.add_argument("--sample-rate", type=int, default=_DEFAULT.sample_rate, metavar="HZ",
+                      help=f"target sample rate in Hz (default: {_DEFAULT.sample_rate}, the original's 44.1 kHz / 3)")
+    data.add_argument("--slice-len", type=int, default=_DEFAULT.slice_len, metavar="SAMPLES",
+                      help=f"samples kept per loop, zero-padded when shorter (default: {_DEFAULT.slice_len})")
+    data.add_argument("--channels", type=int, default=_DEFAULT.channels, choices=(1, 2),
+                      help=f"1 averages to mono, 2 duplicates mono files to stereo (default: {_DEFAULT.channels})")
+    data.add_argument("--resample", default="polyphase", choices=("polyphase", "stride"),
+                      help="polyphase: anti-aliased (soxr); stride: the original's x[::3], "
+                           "44.1 kHz input only, aliases above 7.35 kHz (default: polyphase)")
+    data.add_argument("--no-cache", dest="cache", action="store_false",
+                      help="decode every file again instead of reusing the folder's cache")
+    aug = parser.add_argument_group("augmentation")
+    aug.add_argument("--copies", type=int, default=5,
+                     help="noisy copies per loop; the originals are not kept (default: 5)")
+    aug.add_argument("--amplitude", type=float, default=0.0011,
+                     help="largest noise value as a fraction of full scale (default: 0.0011)")
+    aug.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "int16"),
+                        help="storage type of the audio; int16 and float16 halve the file (default: float32)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _prepare_summary(folder: str, loops, examples, dtype: str, output: Path) -> str:
+    lines = [
+        f"loaded {len(loops)} loop(s) from {folder}: "
+        f"{loops.seconds:.1f} s of audio at {loops.sample_rate} Hz "
+        f"({loops.slice_len} samples = {loops.slice_len / loops.sample_rate:.2f} s each, "
+        f"{loops.channels} channel(s))",
+        f"skipped {len(loops.skipped)} file(s)" + (":" if loops.skipped else ""),
+    ]
+    lines += [f"  {name}: {reason}" for name, reason in loops.skipped]
+    lines += [
+        f"augmented: {examples.settings['copies']} noisy copies per loop -> "
+        f"{len(examples)} examples, {examples.seconds:.1f} s",
+        f"shape {tuple(examples.audio.shape)} (examples, samples, channels), stored as {dtype}",
+        f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)",
+    ]
+    return "\n".join(lines)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    """Load, augment and save ``args.folder``; print a summary."""
+    from beatgan.data import SkippedFileWarning, augment_loops, load_loops, save_dataset  # here: fast --help
+
+    with warnings.catch_warnings():
+        # The summary lists skipped files; a warning per file on top would say it twice.
+        warnings.simplefilter("ignore", SkippedFileWarning)
+        loops = load_loops(
+            args.folder, sample_rate=args.sample_rate, slice_len=args.slice_len, channels=args.channels,
+            resample=args.resample, cache=args.cache, progress=not args.quiet,
+        )
+    examples = augment_loops(loops, copies=args.copies, amplitude=args.amplitude, seed=args.seed)
+    output = save_dataset(
+        args.output, examples.audio, examples.names, sample_rate=examples.sample_rate,
+        settings={**examples.settings, "source": str(args.folder)}, skipped=examples.skipped, dtype=args.dtype,
+    )
+    print(_prepare_summary(str(args.folder), loops, examples, args.dtype, Path(output)))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- render-loops
+
+
+def _bpm(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        values = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bpm {text!r} must be a tempo like 124 or a range like 120-125")
+    return values
+
+
+def _render_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", help="folder to write (created if missing)")
+    parser.add_argument("--count", type=int, default=434,
+                        help="number of loops (default 434, as the original pack)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files")
+    parser.add_argument("--bpm", type=_bpm, default=(120.0, 125.0), metavar="LOW-HIGH",
+                        help="tempo or tempo range in bpm; loops get whole-number tempos in it (default 120-125)")
+    parser.add_argument("--bars", type=int, default=2, help="4/4 bars per loop (default 2)")
+    parser.add_argument("--kits", nargs="+", metavar="KIT",
+                        help="kits to use, by name or folder (default all installed; "
+                             "'synth' for the built-in kit)")
+    parser.add_argument("--sample-rate", type=int, default=44100,
+                        help="output sample rate in Hz (default 44100)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a different corpus already in the output folder")
+    parser.add_argument("--list-kits", action="store_true",
+                        help="list the installed kits and patterns, then exit")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _render_loops(args: argparse.Namespace) -> int:
+    """Render the corpus as the parsed ``args`` ask (or list the kits)."""
+    from beatgan.corpus import find_kits, load_patterns, render_corpus  # here: fast --help
+
+    if args.list_kits:
+        kits = find_kits()
+        for kit in kits:
+            print(f"{kit.slug:28s} {kit.name}  [{', '.join(sorted(kit.roles))}]  ({kit.license[:50]})")
+        if not kits:
+            print("no drum kit installed: render-loops would use the built-in synthesised kit 'synth'")
+        patterns = load_patterns()
+        songs = sum(not p.name.startswith("groove-") for p in patterns)
+        print(f"{len(kits)} kits, {len(patterns)} patterns ({songs} from Hydrogen songs, "
+              f"{len(patterns) - songs} classic grooves)")
+        return 0
+    if not args.output:
+        raise ConfigError("render-loops needs -o/--output FOLDER (or --list-kits)")
+    report = render_corpus(args.output, count=args.count, seed=args.seed, bpm=args.bpm, bars=args.bars,
+                           kits=args.kits, sample_rate=args.sample_rate, progress=not args.no_progress,
+                           overwrite=args.force)
+    if report.fallback:
+        print("render-loops: NOTE: no drum kit is installed (hydrogen-drumkits, hydrogen-data, "
+              "sonic-pi-samples); the loops use the built-in synthesised kit, not real recordings",
+              file=sys.stderr)
+    state = "already up to date" if report.up_to_date else f"rendered in {report.seconds:.1f} s"
+    print(f"{args.output}: {len(report.files)} loops from {len(report.kits)} kits and "
+          f"{len(report.patterns)} patterns, {state}; credits in {args.output}/CREDITS")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+def _config_options(parser: argparse.ArgumentParser, config_class, title: str) -> None:
+    """One option per field of a config dataclass, its help from the field's metadata."""
+    group = parser.add_argument_group(title)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        text = f"{field.metadata.get('help', field.name)} (default {field.default!r})".replace("%", "%%")
+        kind = type(field.default)
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            group.add_argument(flag, type=kind, default=None, metavar=field.name.upper(), help=text)
+
+
+def _given(args: argparse.Namespace, config_class) -> dict:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", metavar="DATASET_OR_FOLDER",
+                        help="a dataset .npz from `beatgan prepare` or a folder of loops; "
+                             "may be left out when resuming (the run's data is used)")
+    parser.add_argument("--run-dir", required=True, metavar="RUN",
+                        help="run directory: config.json, checkpoints/, weights/, metrics.jsonl, previews/")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--log-every", type=int, default=100, metavar="STEPS",
+                        help="generator steps between lines of metrics.jsonl and progress lines (default 100)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
+    parser.add_argument("--devices", type=int, default=1, metavar="N",
+                        help="data-parallel devices (GPUs, else host CPUs); --batch-size is the global batch "
+                             "and must be a multiple of N; may change when resuming (default 1)")
+    parser.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
+                        help="generator steps per call of the compiled train function, fewer host round "
+                             "trips; callbacks see one batch per call (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
+    _config_options(parser, ModelConfig, "model (fixed for a run)")
+    _config_options(parser, TrainConfig, "training (fixed for a run, except --steps)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train or resume; 0, or 130 / 143 when SIGINT / SIGTERM stopped it (checkpoint written)."""
+    _start_backend(args, args.backend)
+    from beatgan.run import read_run_config, resolve_configs, train  # here: after the backend is chosen
+
+    model_config, train_config = resolve_configs(
+        args.run_dir, model_options=_given(args, ModelConfig), train_options=_given(args, TrainConfig)
+    )
+    data = args.data
+    if data is None:
+        stored = read_run_config(args.run_dir)
+        data = stored and stored["data"]
+        if not data:
+            raise ConfigError(f"give DATASET_OR_FOLDER: run directory {args.run_dir} holds no run to resume "
+                              "from its recorded data")
+    result = train(
+        os.path.expanduser(data), args.run_dir, model_config=model_config, train_config=train_config,
+        backend=args.backend, progress=not args.quiet, log_every=args.log_every,
+        tensorboard=not args.no_tensorboard, devices=args.devices, steps_per_execution=args.steps_per_execution,
+    )
+    if not args.quiet and result.stopped_by is None:
+        print(f"done: step {result.step}; generator weights in {result.weights_dir}")
+    return _EXIT_STATUS[result.stopped_by]
+
+
+# ---------------------------------------------------------------------------------------------- generate
+
+
+def _generate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", required=True, metavar="DIR", help="weights directory")
+    parser.add_argument("-n", "--count", type=int, default=40, help="loops to generate (default: 40)")
+    parser.add_argument("-o", "--output", default="generated", metavar="FOLDER",
+                        help="output folder (default: generated)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default: 0)")
+    parser.add_argument("--format", choices=("raw", "loop"), default="raw",
+                        help="raw clips or tempo loops (default: raw)")
+    parser.add_argument("--bpm", type=float, default=124.0,
+                        help="tempo of --format loop, 40-300; the model's natural range is 120-125 (default: 124)")
+    parser.add_argument("--bars", type=int, default=4, help="bars of 4/4 per loop, 1-64 (default: 4)")
+    parser.add_argument("--batch-size", type=int, default=64, help="latent vectors per forward pass (default: 64)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    """Generate and write the loops; print where they went."""
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.generate import check_tempo, generate, loop_frames, write_clips
+
+    if args.format == "loop":
+        check_tempo(args.bpm, args.bars)  # before loading anything
+    generator, config = load_generator(args.weights)
+    audio = generate(generator, args.count, seed=args.seed, batch_size=args.batch_size)
+    paths = write_clips(audio, args.output, sample_rate=config.sample_rate, format=args.format, bpm=args.bpm,
+                        bars=args.bars, progress=not args.quiet)
+    if args.format == "loop":
+        frames = loop_frames(args.bpm, args.bars)
+        what = f"{args.bars} bar(s) at {args.bpm:g} bpm, 44100 Hz, {frames} frames ({frames / 44100:.3f} s)"
+    else:
+        what = f"{config.slice_len} samples at {config.sample_rate} Hz ({config.seconds:.2f} s)"
+    print(f"wrote {len(paths)} loop(s) to {args.output}: {what}, {config.channels} channel(s), 24-bit")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- similarity
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """``--weights | --generated``, ``--training``, ``--seed``, ``--threshold`` and ``--quiet``.
+
+    The verb adds the option that sets ``args.count`` (loops generated with ``--weights``).
+    """
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="DIR",
+                        help="weights directory (config.json + generator.npz): generate from it")
+    source.add_argument("--generated", metavar="FOLDER", help="folder of generated loops (WAV/FLAC...) to check instead")
+    parser.add_argument("--training", required=True, metavar="FOLDER_OR_DATASET",
+                        help="the training loops: a folder of loops or a dataset .npz from `beatgan prepare`")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default: 0)")
+    parser.add_argument("--threshold", type=float, default=0.1,
+                        help="best score at or below which a loop is a near-copy (default: 0.1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _load_set(path: str, *, sample_rate: int, slice_len: int, channels: int, cache: bool, progress: bool,
+              label: str):
+    """A folder of loops (decoded, not augmented) or a dataset ``.npz``, as :class:`beatgan.data.Loops`."""
+    from beatgan.data import load_dataset, load_loops  # here: fast --help
+
+    location = Path(path)
+    if location.is_dir():
+        return load_loops(location, sample_rate=sample_rate, slice_len=slice_len, channels=channels,
+                          cache=cache, progress=progress)
+    if location.is_file():
+        return load_dataset(location)
+    raise DatasetError(f"{label} {path!r} does not exist (expected a folder of loops or a dataset .npz)")
+
+
+def _load_sets(args: argparse.Namespace):
+    """Return ``(generated, generated_names, training, training_names, sample_rate)`` of a novelty check.
+
+    Generated loops come from a weights directory (generated on the spot) or a folder of audio
+    files; training loops from a folder of loops (decoded, not augmented: the noisy copies of the
+    original score within about 1e-4 of their source anyway) or a dataset ``.npz``. Both end up at
+    the same sample rate, length and channel count, or a clear error says why not. With
+    ``--weights`` the generator's config decides the format; with ``--generated`` a dataset
+    file's format, else the model's defaults.
+    """
+    progress = not args.quiet
+    training_path = Path(args.training)
+    if args.weights is not None:
+        _start_backend(args)
+        from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+
+        generator, config = load_generator(args.weights)
+        fmt = (config.sample_rate, config.slice_len, config.channels)
+    elif training_path.is_file():
+        from beatgan.data import load_dataset  # here: fast --help
+
+        held = load_dataset(training_path)
+        fmt = (held.sample_rate, held.slice_len, held.channels)
+    else:
+        fmt = (_DEFAULT.sample_rate, _DEFAULT.slice_len, _DEFAULT.channels)
+    rate, slice_len, channels = fmt
+    training = _load_set(args.training, sample_rate=rate, slice_len=slice_len, channels=channels, cache=True,
+                         progress=progress, label="training set")
+    held = (training.sample_rate, training.slice_len, training.channels)
+    if held != fmt:
+        raise AudioError(
+            f"training set {args.training} holds loops of {held[1]} samples x {held[2]} channel(s) at "
+            f"{held[0]} Hz, but the generated loops are {slice_len} x {channels} at {rate} Hz"
+        )
+    if args.weights is not None:
+        from beatgan.generate import clip_names, generate  # here: after the backend is chosen
+
+        check_positive_int("count (loops to generate)", args.count)
+        generated = generate(generator, args.count, seed=args.seed)
+        names = clip_names(args.count)
+    else:
+        loops = _load_set(args.generated, sample_rate=rate, slice_len=slice_len, channels=channels, cache=False,
+                          progress=progress, label="generated folder")
+        generated, names = loops.audio, list(loops.names)
+    return generated, names, training.audio, list(training.names), rate
+
+
+def _similarity_options(parser: argparse.ArgumentParser) -> None:
+    _source_options(parser)
+    parser.add_argument("-n", "--count", type=int, default=200,
+                        help="loops to generate with --weights (default: 200)")
+    parser.add_argument("-o", "--output", default="similarity_report", metavar="DIR",
+                        help="report folder (default: similarity_report)")
+    parser.add_argument("--no-logmel", dest="logmel", action="store_false", help="skip the log-mel distance")
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    """Build, print and save the novelty report."""
+    from beatgan.novelty import novelty_report, save_report  # here: fast --help
+
+    generated, gen_names, training, train_names, rate = _load_sets(args)
+    report = novelty_report(
+        generated, training, sample_rate=rate, threshold=args.threshold, generated_names=gen_names,
+        training_names=train_names, logmel=args.logmel, progress=not args.quiet,
+    )
+    paths = save_report(report, args.output, generated=generated, training=training)
+    print(report.to_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values() if p is not None)}")
+    return 0
+
+
+def _examples_options(parser: argparse.ArgumentParser) -> None:
+    _source_options(parser)
+    parser.add_argument("-n", "--examples", type=int, default=4, help="examples to write (default: 4)")
+    parser.add_argument("--pool", dest="count", type=int, default=100,
+                        help="loops generated with --weights to pick the examples from (default: 100)")
+    parser.add_argument("-o", "--output", default="similarity_metric_examples", metavar="DIR",
+                        help="output folder (default: similarity_metric_examples)")
+    parser.add_argument("-k", type=int, default=3, help="nearest training loops per example (default: 3)")
+    parser.add_argument("--no-training-audio", dest="training_audio", action="store_false",
+                        help="name the nearest training loops without writing their audio "
+                             "(for examples shipped where the training audio may not be)")
+
+
+def _similarity_examples(args: argparse.Namespace) -> int:
+    """Write the examples; print one line per example."""
+    from beatgan.similarity_examples import write_similarity_examples  # here: fast --help
+
+    generated, gen_names, training, train_names, rate = _load_sets(args)
+    folders = write_similarity_examples(
+        generated, training, args.output, sample_rate=rate, n=args.examples, k=args.k,
+        generated_names=gen_names, training_names=train_names, threshold=args.threshold,
+        training_audio=args.training_audio,
+    )
+    summary = json.loads((folders[0].parent / "examples.json").read_text())
+    for folder, record in zip(folders, summary["examples"]):
+        best = record["nearest"][0]
+        print(f"{folder}: {record['generated']} <- {best['training']} score {best['score']:.4g}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- the table
+
+VERBS: tuple[Verb, ...] = (
+    Verb("render-loops", "render a pack of drum loops from the installed free drum kits",
+         _render_options, _render_loops,
+         "Render a pack-like folder of 2-bar drum loops (44.1 kHz, 24-bit stereo WAV named "
+         "loop_<n>_<kit>_<pattern>_<bpm>bpm.wav, whole-number tempos) from Hydrogen's and Sonic Pi's free "
+         "drum kits, the patterns of Hydrogen's demo songs and BeatGAN's classic grooves; plus CREDITS and "
+         "manifest.csv. Without kits installed, a built-in synthesised kit is used instead, and the output "
+         "says so."),
+    Verb("prepare", "load, augment and save a folder of loops as a training dataset (.npz)",
+         _prepare_options, _prepare,
+         "Load the first SLICE_LEN samples of every audio file under FOLDER (recursively; WAV, FLAC, AIFF, "
+         "OGG, MP3; any sample rate, mono or stereo), resample them, make COPIES noisy copies of each and "
+         "save them as one .npz file for `beatgan train`. Broken audio files are skipped and listed; other "
+         "files are ignored."),
+    Verb("train", "train WaveGAN (WGAN-GP) in a run directory, or resume it",
+         _train_options, _train,
+         "Train WaveGAN (WGAN-GP) in a run directory, or resume it: re-running the same command after an "
+         "interruption continues from the newest checkpoint. Options not given come from the run's "
+         "config.json (or the defaults for a new run); a given option that disagrees with the run is an "
+         "error, except --steps, which may be raised to train longer."),
+    Verb("generate", "generate loops from generator weights",
+         _generate_options, _generate,
+         "Generate loops from a weights directory (config.json + generator.npz). 'raw' writes each clip as "
+         "generated (14.7 kHz, 16384 samples = 1.11 s, 24-bit). 'loop' resamples to 44.1 kHz, cuts the clip "
+         "to its whole beats at --bpm (two beats at 120-125 bpm) and repeats it to --bars bars of 4/4, "
+         "tempo in the file name, ready for a DAW."),
+    Verb("similarity", "novelty report: nearest training loop of every generated loop",
+         _similarity_options, _similarity,
+         "For every generated loop, find its most similar training loop by BeatGAN's score "
+         "sum((a-b)^2)/sum(a^2) (a = training loop; <= threshold means near-copy) and by log-mel distance. "
+         "Prints the report and writes report.json, report.txt and figures."),
+    Verb("similarity-examples", "write generated loops with their nearest training loops and scores",
+         _examples_options, _similarity_examples,
+         "Pick -n generated loops spread from the closest to the most novel, and write each to its own "
+         "folder with its -k nearest training loops (24-bit WAV) and a README of scores."),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with one sub-parser per entry of :data:`VERBS`."""
+    parser = argparse.ArgumentParser(
+        prog="beatgan",
+        description="WaveGAN for drum loops: prepare a pack, train, generate, check novelty.",
+    )
+    parser.add_argument("--version", action="version", version=f"beatgan {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        sub = subparsers.add_parser(verb.name, help=verb.help, description=verb.description or verb.help)
+        verb.add_options(sub)
+        sub.set_defaults(run=verb.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit status.
+
+    User errors (:class:`beatgan.errors.BeatGANError`) print one line on
+    stderr and exit with status 2; Ctrl-C exits with 130.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except BeatGANError as error:
+        print(f"beatgan {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"beatgan {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""WGAN-GP's losses as pure functions of tensors (a leaf: both training steps import it).
+
+The formulas (SPEC.md, "Training"; Gulrajani et al. 2017, algorithm 1)::
+
+    x_hat  = real + alpha * (fake - real),  alpha ~ U(0, 1) of shape (B, 1, 1)
+    gp     = mean_b (sqrt(sum_{t,c} (dD(x_hat)/dx_hat)[b]^2 + 1e-12) - 1)^2
+    d_loss = mean D(fake) - mean D(real) + gp_weight * gp
+    g_loss = -mean D(G(z))
+
+The norm is taken **per example** (the original BeatGAN took one norm over the
+whole batch, a known bug) with the epsilon inside the square root so its
+gradient is finite at zero. Every function is backend-neutral :mod:`keras.ops`
+and computes in float32, whatever the networks' compute dtype.
+"""
+
+from __future__ import annotations
+
+from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
+
+EPSILON = 1e-12  # inside the square root of the penalty's norm: finite gradient at a zero gradient
+METRIC_NAMES = ("d_loss", "g_loss", "gp", "wasserstein")  # what a training step logs
+
+
+def interpolate(real, fake, alpha):
+    """Return ``x_hat = real + alpha * (fake - real)``, float32 (B, T, C); alpha is (B, 1, 1) in [0, 1]."""
+    real, fake, alpha = (ops.cast(x, "float32") for x in (real, fake, alpha))
+    return real + alpha * (fake - real)
+
+
+def penalty_from_gradients(gradients):
+    """Return ``mean_b (sqrt(sum_{t,c} g[b]^2 + 1e-12) - 1)^2`` for gradients of shape (B, T, C); float32 scalar."""
+    gradients = ops.cast(gradients, "float32")
+    norms = ops.sqrt(ops.sum(ops.square(gradients), axis=(1, 2)) + EPSILON)  # (B,)
+    return ops.mean(ops.square(norms - 1.0))
+
+
+def critic_loss(d_real, d_fake, gp, gp_weight: float):
+    """Return ``(d_loss, wasserstein)``, float32 scalars.
+
+    Parameters
+    ----------
+    d_real, d_fake : tensor
+        Critic scores (B, 1) of a real minibatch and of generator output.
+    gp : tensor
+        float32 scalar penalty (:func:`penalty_from_gradients`).
+    gp_weight : float
+        lambda, 10 in WGAN-GP.
+
+    Returns
+    -------
+    d_loss : tensor
+        ``mean D(fake) - mean D(real) + gp_weight * gp``, what the critic minimises.
+    wasserstein : tensor
+        ``mean D(real) - mean D(fake)``, the critic's estimate of the Wasserstein distance.
+    """
+    d_real, d_fake = ops.mean(ops.cast(d_real, "float32")), ops.mean(ops.cast(d_fake, "float32"))
+    return d_fake - d_real + gp_weight * gp, d_real - d_fake
+
+
+def generator_loss(d_fake):
+    """Return ``-mean D(G(z))``, float32 scalar, from the critic's scores (B, 1) of generator output."""
+    return -ops.mean(ops.cast(d_fake, "float32"))
