@@ -19,7 +19,7 @@ import soundfile
 import wavfile24
 from beatgan.errors import AudioError
 
-__all__ = ["AUDIO_EXTENSIONS", "WAV_EXTENSIONS", "find_audio_files", "head_frames", "read_head"]
+__all__ = ["AUDIO_EXTENSIONS", "WAV_EXTENSIONS", "find_audio_files", "head_frames", "loop_frames", "read_audio", "read_head"]
 
 AUDIO_EXTENSIONS = (".aif", ".aifc", ".aiff", ".flac", ".mp3", ".oga", ".ogg", ".opus", ".wav", ".wave")
 WAV_EXTENSIONS = (".wav", ".wave")
@@ -156,3 +156,23 @@ def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: s
     """
     options = {"sample_rate": sample_rate, "slice_len": slice_len, "resample": resample}
     return read_audio(path, frames=lambda rate: head_frames(rate, **options))
+
+
+def loop_frames(bpm: float, bars: int, rate: int = 44100) -> int:
+    """Length in frames of ``bars`` bars of 4/4 at ``bpm``, the one rule for every loop the package writes.
+
+    Parameters
+    ----------
+    bpm : float
+        Tempo in beats per minute.
+    bars : int
+        Number of 4/4 bars.
+    rate : int, optional
+        Sample rate in Hz (default 44100, what a DAW expects).
+
+    Returns
+    -------
+    int
+        ``round(bars * 4 * 60 / bpm * rate)``: 341419 frames for four bars at 124 bpm and 44.1 kHz.
+    """
+    return int(round(bars * 4 * 60.0 / bpm * rate))

@@ -45,6 +45,7 @@ import contextlib
 import os
 import sys
 
+from beatgan.config import check_positive_int
 from beatgan.errors import ConfigError
 
 BACKENDS = ("tensorflow", "jax")
@@ -214,8 +215,7 @@ def check_devices(devices: int, *, batch_size: int) -> list[str]:
         ``devices`` is not a positive integer, exceeds the devices present, or
         does not divide ``batch_size``.
     """
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ConfigError(f"devices={devices!r} must be a positive integer")
+    check_positive_int("devices", devices)
     present = available_devices()
     keras = load_keras()
     if devices > len(present):

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from beatgan.atomic import write_npz_atomic
 from beatgan.audio import AUDIO_EXTENSIONS, find_audio_files, read_head
+from beatgan.config import check_positive_int, check_range, check_seed
 from beatgan.errors import AudioError, ConfigError, DatasetError
 
 __all__ = [
@@ -104,15 +105,9 @@ class Loops:
         return int(self.audio.shape[0])
 
 
-def _is_positive_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-
 def _check_settings(sample_rate, slice_len, channels, resample) -> dict:
-    if not _is_positive_int(sample_rate):
-        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
-    if not _is_positive_int(slice_len):
-        raise ConfigError(f"slice_len={slice_len!r} must be a positive integer (samples)")
+    check_positive_int("sample_rate", sample_rate)
+    check_positive_int("slice_len", slice_len)
     if not isinstance(channels, (int, np.integer)) or isinstance(channels, bool) or channels not in (1, 2):
         raise ConfigError(f"channels={channels!r} must be 1 or 2")
     if resample not in RESAMPLERS:
@@ -278,12 +273,9 @@ def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = 0.0011, se
     audio = np.asarray(audio)
     if audio.ndim != 3 or not np.issubdtype(audio.dtype, np.floating):
         raise ConfigError(f"audio must be a float array (N, slice_len, channels), got {audio.dtype} {audio.shape}")
-    if not _is_positive_int(copies):
-        raise ConfigError(f"copies={copies!r} must be a positive integer")
-    if not isinstance(amplitude, (int, float, np.floating)) or not 0 <= amplitude <= 1:
-        raise ConfigError(f"amplitude={amplitude!r} must be a number in [0, 1] (fraction of full scale)")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be an integer >= 0")
+    check_positive_int("copies", copies)
+    check_range("amplitude", amplitude, 0.0, 1.0)  # a fraction of full scale
+    check_seed(seed)
     out = np.repeat(audio.astype(np.float32, copy=False), copies, axis=0)
     rng = np.random.default_rng(seed)
     rows = max(1, (1 << 22) // max(1, out[0].size))  # about 16 MB of noise at a time
@@ -562,8 +554,7 @@ def save_dataset(
     """
     if dtype not in DATASET_DTYPES:
         raise ConfigError(f"dtype={dtype!r} must be one of {DATASET_DTYPES}")
-    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
-        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    check_positive_int("sample_rate", sample_rate)
     audio = np.asarray(audio)
     names = [str(n) for n in names]
     if audio.ndim != 3 or audio.shape[2] not in (1, 2) or not np.issubdtype(audio.dtype, np.floating):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
-from beatgan.config import ModelConfig, TrainConfig
+from beatgan.config import ModelConfig, TrainConfig, check_positive_int, check_seed
 from beatgan.errors import ConfigError, DatasetError
 from beatgan.losses import METRIC_NAMES, critic_loss, generator_loss, interpolate, penalty_from_gradients
 from beatgan.model import build_discriminator, build_generator
@@ -320,10 +320,8 @@ class LoopBatches(keras.utils.PyDataset):
         if getattr(audio, "ndim", None) != 3 or audio.shape[0] == 0:
             raise DatasetError(f"audio of shape {getattr(audio, 'shape', None)} must be (N > 0, slice_len, channels)")
         for name, value in (("batch_size", batch_size), ("d_steps", d_steps), ("steps", steps)):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ConfigError(f"{name}={value!r} must be a positive integer")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f"seed={seed!r} must be an integer >= 0")
+            check_positive_int(name, value)
+        check_seed(seed)
         if not isinstance(start_step, (int, np.integer)) or not 0 <= start_step <= steps:
             raise ConfigError(f"start_step={start_step!r} must be an integer in [0, steps={steps}]")
         self.audio = audio

@@ -29,8 +29,10 @@ import soxr
 from tqdm.auto import tqdm
 
 import wavfile24
+from beatgan.audio import loop_frames
 from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
 from beatgan.checkpoint import load_generator
+from beatgan.config import check_positive_int, check_seed
 from beatgan.errors import AudioError, ConfigError
 
 FORMATS = ("raw", "loop")
@@ -41,7 +43,7 @@ BEATS_PER_BAR = 4  # 4/4, as the training loops
 MAX_BARS = 64
 
 __all__ = [
-    "FORMATS", "LOOP_RATE", "sample_latents", "generate", "loop_frames", "check_tempo", "make_loop",
+    "FORMATS", "LOOP_RATE", "sample_latents", "generate", "check_tempo", "make_loop",
     "clip_names", "write_clips",
 ]
 
@@ -64,9 +66,9 @@ def sample_latents(n: int, latent_dim: int, *, seed: int = 0) -> np.ndarray:
     numpy.ndarray
         float32, shape (n, latent_dim), values in [-1, 1).
     """
-    _check_count("n", n)
-    _check_count("latent_dim", latent_dim)
-    _check_seed(seed)
+    check_positive_int("n", n)
+    check_positive_int("latent_dim", latent_dim)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, size=(n, latent_dim)).astype(np.float32)
 
@@ -99,7 +101,7 @@ def generate(weights_or_generator, n: int, *, seed: int = 0, batch_size: int = 6
     ConfigError
         For an invalid ``n``, ``seed`` or ``batch_size``.
     """
-    _check_count("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     if isinstance(weights_or_generator, (str, os.PathLike)):
         generator, _ = load_generator(weights_or_generator)
     else:
@@ -111,11 +113,6 @@ def generate(weights_or_generator, n: int, *, seed: int = 0, batch_size: int = 6
         for i in range(0, n, batch_size)
     ]
     return np.concatenate(batches, axis=0)
-
-
-def loop_frames(bpm: float, bars: int, *, rate: int = LOOP_RATE) -> int:
-    """Frames of ``bars`` bars of 4/4 at ``bpm``: ``round(bars * 4 * 60 / bpm * rate)``."""
-    return int(round(bars * BEATS_PER_BAR * 60.0 / bpm * rate))
 
 
 def check_tempo(bpm: float, bars: int) -> None:
@@ -190,8 +187,8 @@ def make_loop(
         For an invalid tempo, bar count, rate or fade.
     """
     check_tempo(bpm, bars)
-    _check_count("sample_rate", sample_rate)
-    _check_count("rate", rate)
+    check_positive_int("sample_rate", sample_rate)
+    check_positive_int("rate", rate)
     if not isinstance(fade_ms, (int, float)) or not 0 <= fade_ms <= 50:
         raise ConfigError(f"fade_ms={fade_ms!r} must be a number of milliseconds in [0, 50]")
     clip = np.asarray(clip, dtype=np.float64)
@@ -297,13 +294,3 @@ def write_clips(
         wavfile24.write(path, rate, np.clip(data, -1.0, 1.0), bits=24)
         paths.append(path)
     return paths
-
-
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name}={value!r} must be a positive integer")
-
-
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be an integer >= 0")

@@ -43,6 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from beatgan.atomic import write_json_atomic
+from beatgan.config import check_positive_int
 from beatgan.errors import AudioError, ConfigError
 from beatgan.plots import closest_pairs_figure, score_histogram
 
@@ -145,8 +146,7 @@ def top_k(generated, training, k: int = 3, *, chunk: int | None = None, progress
     ConfigError
         Invalid ``k`` or ``chunk``.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k={k!r} must be a positive integer")
+    check_positive_int("k", k)
     gen, train = _check_pair(generated, training)
     return _search(gen, train, int(k), relative=True, chunk=chunk, progress=progress)
 
@@ -255,8 +255,7 @@ def _block_shape(chunk, n_gen: int, width: int, train_is_float32: bool) -> tuple
     float32 copy, which is kept to 64 MB too.
     """
     if chunk is not None:
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-            raise ConfigError(f"chunk={chunk!r} must be a positive integer (loops per block)")
+        check_positive_int("chunk (loops per block)", chunk)
         return int(chunk), int(chunk)
     by_bytes = max(8, _CHUNK_BYTES // (4 * width))
     gen_rows = int(min(by_bytes, 1024, n_gen))

@@ -52,7 +52,7 @@ import wavfile24
 from beatgan.atomic import atomic_write, write_json_atomic
 from beatgan.backend import check_devices, data_parallel, keras, select_backend  # Keras imported quietly
 from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
-from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig
+from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError
 from beatgan.gan import LoopBatches, WaveGAN
@@ -157,8 +157,7 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     """
     active_backend = select_backend(backend)
     for name, value in (("log_every", log_every), ("steps_per_execution", steps_per_execution)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"{name}={value!r} must be a positive integer")
+        check_positive_int(name, value)
     run_dir = Path(run_dir)
     stored = read_run_config(run_dir)
     model_config = model_config or (stored["model"] if stored else ModelConfig())

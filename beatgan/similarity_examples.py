@@ -23,6 +23,7 @@ import numpy as np
 
 import wavfile24
 from beatgan.atomic import write_json_atomic
+from beatgan.config import check_positive_int
 from beatgan.errors import ConfigError
 from beatgan.novelty import DEFAULT_THRESHOLD, logmel_features, top_k
 
@@ -148,8 +149,7 @@ def write_similarity_examples(
         ``n`` or ``k`` not a positive integer.
     """
     for name, value in (("n", n), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name}={value!r} must be a positive integer")
+        check_positive_int(name, value)
     index, score = top_k(generated, training, k, chunk=chunk)
     generated, training = np.asarray(generated), np.asarray(training)
     gen_names = list(generated_names) if generated_names is not None else [f"generated_{i}" for i in range(len(generated))]

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from beatgan.audio import loop_frames
 from beatgan.cli import main
 from beatgan.corpus import (
     Hit, Humanize, Pattern, check_corpus, classic_grooves, classify_instrument, find_kits,
-    load_patterns, loop_frames, parse_drumkit, parse_groove, parse_loop_name, parse_song,
+    load_patterns, parse_drumkit, parse_groove, parse_loop_name, parse_song,
     render_corpus, render_loop, synth_kit,
 )
 from beatgan.corpus.roles import resolve_role

@@ -7,10 +7,11 @@ import pytest
 
 import wavfile24
 from beatgan.cli import main
+from beatgan.audio import loop_frames
 from beatgan.config import ModelConfig
 from beatgan.errors import AudioError, CheckpointError, ConfigError
 from beatgan.generate import (
-    check_tempo, clip_names, generate, loop_frames, make_loop, sample_latents, write_clips,
+    check_tempo, clip_names, generate, make_loop, sample_latents, write_clips,
 )
 
 FULL_SCALE = (2**23 - 1) / 2**23  # largest 24-bit code, read back

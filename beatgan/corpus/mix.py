@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from beatgan.audio import loop_frames
 from beatgan.corpus.roles import CHOKE_GROUPS, resolve_role
 from beatgan.corpus.samples import load_layer
 from beatgan.corpus.structs import STEPS_PER_BAR, Instrument, KitSpec, Layer, Pattern
@@ -48,28 +49,6 @@ class Humanize:
     max_shift_ms: float = 8.0
     velocity_spread: float = 0.08
     peak: float = 0.944
-
-
-def loop_frames(bpm: float, bars: int, sample_rate: int) -> int:
-    """Return the length of a loop in frames.
-
-    Parameters
-    ----------
-    bpm : float
-        Tempo in beats per minute.
-    bars : int
-        Number of 4/4 bars.
-    sample_rate : int
-        Rate in Hz.
-
-    Returns
-    -------
-    int
-        ``round(bars * 4 * 60 / bpm * sample_rate)``: 171818 frames for two
-        bars at 123.2 bpm and 44.1 kHz. The file name states ``bpm`` to 0.1,
-        which is the tempo rendered, so this holds exactly for every file.
-    """
-    return int(round(bars * 4 * 60.0 / bpm * sample_rate))
 
 
 def _pick_layer(instrument: Instrument, velocity: float, rng: np.random.Generator) -> Layer:

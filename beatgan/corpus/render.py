@@ -27,10 +27,11 @@ import numpy as np
 
 import wavfile24
 from beatgan.atomic import atomic_write
+from beatgan.audio import loop_frames
 from beatgan.corpus.grooves import GROOVE_SOURCE
 from beatgan.corpus.hydrogen import song_credits
 from beatgan.corpus.library import find_kits, find_songs, load_patterns, select_kits
-from beatgan.corpus.mix import Humanize, loop_frames, render_loop
+from beatgan.corpus.mix import Humanize, render_loop
 from beatgan.corpus.structs import KitSpec, Pattern
 from beatgan.corpus.synthkit import SYNTH_KIT_NAME, synth_kit
 from beatgan.errors import CorpusError
