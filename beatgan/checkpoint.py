@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from beatgan.atomic import write_npz_atomic
+from beatgan.backend import keras  # imported quietly, after the backend is chosen
 from beatgan.config import CONFIG_FILE, ModelConfig
 from beatgan.errors import CheckpointError, ConfigError
 from beatgan.model import build_generator
@@ -88,8 +89,6 @@ def named_variables(gan) -> dict[str, object]:
     CheckpointError
         When a variable of the model cannot be named or two get the same name.
     """
-    import keras
-
     named: dict[str, object] = {}
 
     def add(key, variable):
@@ -190,8 +189,6 @@ def save_checkpoint(gan, directory: str | os.PathLike, *, step: int, state: dict
     pathlib.Path
         The checkpoint folder.
     """
-    import keras
-
     if keep < 1:
         raise CheckpointError(f"keep={keep!r} must be at least 1")
     directory = Path(directory)

@@ -45,8 +45,7 @@ class Verb(NamedTuple):
 
 def _start_backend(args: argparse.Namespace, backend: str | None = None) -> None:
     """Choose the Keras backend, import it quietly and print the one line naming it (unless --quiet)."""
-    # here: the backend must be chosen before anything imports Keras
-    from beatgan.backend import describe, load_keras, select_backend
+    from beatgan.backend import describe, load_keras, select_backend  # here: fast --help (backend.py is light)
 
     select_backend(backend)
     load_keras()
@@ -274,7 +273,8 @@ def _generate(args: argparse.Namespace) -> int:
     """Generate and write the loops; print where they went."""
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.generate import check_tempo, generate, loop_frames, write_clips
+    from beatgan.audio import loop_frames  # here: fast --help
+    from beatgan.generate import check_tempo, generate, write_clips  # here: after the backend is chosen
 
     if args.format == "loop":
         check_tempo(args.bpm, args.bars)  # before loading anything

@@ -278,6 +278,7 @@ def test_corpus_format_and_names(corpus):
         assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 2, "PCM_24", "WAV")
         fields = parse_loop_name(path.name)
         assert 120.0 <= fields["bpm"] <= 125.0
+        assert fields["bpm"] == int(fields["bpm"]) and path.name.endswith(f"_{int(fields['bpm'])}bpm.wav")  # pack-like
         assert info.frames == round(2 * 4 * 60 / fields["bpm"] * 44100), path.name
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", path.name)
     assert not report.up_to_date
@@ -331,7 +332,7 @@ def test_corpus_up_to_date_and_overwrite(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"count": 0}, "count"), ({"bpm": (125, 120)}, "bpm"), ({"bpm": (120, 122, 124)}, "bpm"),
     ({"bars": 0}, "bars"), ({"sample_rate": 100}, "sample_rate"), ({"kits": ["no-such-kit"]}, "not found"),
-    ({"kits": []}, "at least one"),
+    ({"kits": []}, "at least one"), ({"bpm": (124.2, 124.8)}, "whole-number tempo"),
 ])
 def test_render_corpus_errors(tmp_path, options, message):
     with pytest.raises(CorpusError, match=message):

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
+import soundfile
 
 from beatgan.errors import CorpusError
 
@@ -27,7 +29,7 @@ def parse_loop_name(name: str) -> dict:
     Parameters
     ----------
     name : str
-        A file name such as ``"loop_0007_GMRockKit_GM-kit-demo-1-main-2-1_123.4bpm.wav"``.
+        A file name such as ``"loop_0007_GMRockKit_GM-kit-demo-1-main-2-1_123bpm.wav"``.
 
     Returns
     -------
@@ -59,8 +61,6 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int) -> float:
     sample_rate : int
         Rate in Hz.
     """
-    import librosa
-
     mono = np.asarray(audio, dtype=np.float32)
     mono = mono.mean(axis=1) if mono.ndim == 2 else mono
     return float(np.atleast_1d(librosa.feature.tempo(y=np.tile(mono, 2), sr=sample_rate))[0])
@@ -102,8 +102,6 @@ def onset_grid_offsets(audio: np.ndarray, sample_rate: int, bpm: float) -> np.nd
     numpy.ndarray
         float64, shape ``(onsets,)``, seconds, each in [0, step / 2].
     """
-    import librosa
-
     mono = np.asarray(audio, dtype=np.float32)
     mono = mono.mean(axis=1) if mono.ndim == 2 else mono
     onsets = librosa.onset.onset_detect(y=mono, sr=sample_rate, hop_length=256, units="time",
@@ -160,8 +158,6 @@ def check_corpus(folder, *, bars: int = 2, limit: int | None = None, tolerance: 
     CorpusError
         If the folder holds no ``loop_*.wav``.
     """
-    import soundfile
-
     files = sorted(Path(folder).glob("loop_*.wav"))[:limit]
     if not files:
         raise CorpusError(f"no loop_*.wav in {folder}")

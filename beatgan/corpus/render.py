@@ -7,9 +7,9 @@ from ``numpy.random.default_rng([seed, i])``. So a 24-loop corpus is exactly
 the first 24 files of the 434-loop corpus with the same seed and kits.
 
 File names: ``loop_<n>_<kit>_<pattern>_<bpm>bpm.wav``, e.g.
-``loop_0007_GMRockKit_GM-kit-demo-1-main-2-1_123.4bpm.wav``; fields are
-separated by ``_`` and contain only letters, digits and ``-``; ``<bpm>`` has
-one decimal and is the exact tempo rendered, so the file holds
+``loop_0007_GMRockKit_GM-kit-demo-1-main-2-1_123bpm.wav``; fields are
+separated by ``_`` and contain only letters, digits and ``-``; ``<bpm>`` is a
+whole number, as sample packs name tempos, and the exact tempo rendered, so the file holds
 ``round(bars * 4 * 60 / bpm * rate)`` frames.
 """
 
@@ -18,12 +18,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import wavfile24
 from beatgan.atomic import atomic_write
@@ -39,7 +41,7 @@ from beatgan.errors import CorpusError
 MANIFEST = "manifest.csv"
 CREDITS = "CREDITS"
 _COLUMNS = ["file", "kit", "pattern", "source", "bpm", "bars", "frames"]
-_FORMAT_VERSION = 2  # bump when the mixing changes, so old folders re-render
+_FORMAT_VERSION = 3  # bump when the mixing changes, so old folders re-render
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ def _validate(count, bpm, bars, sample_rate) -> tuple[float, float]:
     if len(np.atleast_1d(bpm)) > 2 or not all(isinstance(v, (int, float, np.number)) for v in (low, high)) \
             or not 30 <= low <= high <= 300:
         raise CorpusError(f"bpm={bpm!r} must be a tempo or a (low, high) range within 30-300")
+    if math.ceil(low) > math.floor(high):
+        raise CorpusError(f"bpm={bpm!r} holds no whole-number tempo; loops are rendered at whole-number tempos, "
+                          "as sample packs name them")
     return float(low), float(high)
 
 
@@ -127,8 +132,8 @@ def render_corpus(output, *, count: int = 434, seed: int = 0, bpm=(120.0, 125.0)
     seed : int, optional
         Seed of every random choice; the same seed gives the same bytes.
     bpm : float or (float, float), optional
-        Tempo, or range the tempo of each loop is drawn from uniformly
-        (rounded to 0.1 bpm).
+        Tempo, or range the tempo of each loop is drawn from: uniformly among
+        the whole numbers in it (a pack names ``124bpm``), so the range must hold one.
     bars : int, optional
         Bars (4/4) per loop; each bar plays the loop's pattern once.
     kits : sequence of str, optional
@@ -158,8 +163,6 @@ def render_corpus(output, *, count: int = 434, seed: int = 0, bpm=(120.0, 125.0)
         Invalid options, an unknown kit name, no pattern, or ``output``
         holding another corpus while ``overwrite`` is False.
     """
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     low, high = _validate(count, bpm, bars, sample_rate)
     output = Path(output)
@@ -184,13 +187,13 @@ def render_corpus(output, *, count: int = 434, seed: int = 0, bpm=(120.0, 125.0)
         kit: KitSpec = _cycle(chosen, index, seed, 1)
         pattern: Pattern = _cycle(patterns, index, seed, 2)
         rng = np.random.default_rng([seed, 0, index])
-        tempo = round(float(rng.uniform(low, high)), 1)
+        tempo = int(rng.integers(math.ceil(low), math.floor(high) + 1))  # whole bpm, as packs name them
         audio = render_loop(pattern, kit, bpm=tempo, bars=bars, sample_rate=sample_rate, rng=rng,
                             humanize=humanize)
-        name = f"loop_{index + 1:0{width}d}_{kit.slug}_{pattern.name}_{tempo:.1f}bpm.wav"
+        name = f"loop_{index + 1:0{width}d}_{kit.slug}_{pattern.name}_{tempo}bpm.wav"
         wavfile24.write(output / name, sample_rate, audio, bits=24)
         rows.append({"file": name, "kit": kit.name, "pattern": pattern.name,
-                     "source": pattern.source, "bpm": f"{tempo:.1f}", "bars": bars,
+                     "source": pattern.source, "bpm": str(tempo), "bars": bars,
                      "frames": loop_frames(tempo, bars, sample_rate)})
     _write_credits(output / CREDITS, rows, chosen, songs, fallback)
     _write_manifest(output / MANIFEST, rows, settings)

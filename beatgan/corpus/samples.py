@@ -95,10 +95,3 @@ def load_layer(layer: Layer, sample_rate: int) -> np.ndarray:
         _, old = _cache.popitem(last=False)
         _cache_bytes -= old.nbytes
     return audio
-
-
-def clear_cache() -> None:
-    """Forget every cached sample (frees memory; the next render reads the kits again)."""
-    global _cache_bytes
-    _cache.clear()
-    _cache_bytes = 0

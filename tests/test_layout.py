@@ -1,0 +1,129 @@
+"""The package's shape: no import cycle, no unexplained import inside a function, a README map of every module."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "beatgan"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(name: str, tree: ast.AST) -> set[str]:
+    """Package modules a module imports anywhere (top level or inside functions)."""
+    found = set()
+    package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t in MODULES and t != name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {name: imported_modules(name, ast.parse(path.read_text())) for name, path in MODULES.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle as a list of modules, or None (depth-first search with three colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle():
+    graph = import_graph()
+    # a package's __init__ re-exporting its submodules is not a cycle through them
+    for name in graph:
+        if MODULES[name].name != "__init__.py":
+            graph[name] = {m for m in graph[name] if not (MODULES[m].name == "__init__.py" and name.startswith(m + "."))}
+    assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph))}"
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_inside_functions_say_why(name):
+    """Imports inside functions stay only where deliberate (backend first, fast --help), each with a reason."""
+    source = MODULES[name].read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    unexplained = []
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                line = lines[node.lineno - 1]
+                if not re.search(r"#\s*(here|noqa)\b.*\S", line):
+                    unexplained.append(f"{name}:{node.lineno}: {line.strip()}")
+    assert not unexplained, "imports inside functions need a one-line reason (# here: ...):\n" + "\n".join(unexplained)
+
+
+def test_no_private_module_whose_names_others_import():
+    private = [name for name in MODULES if name.rpartition(".")[2].startswith("_") and not name.endswith("__main__")]
+    assert private == []
+
+
+def test_readme_layout_lists_every_module():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How the code is laid out", 1)
+    assert len(section) == 2, "README.md has no 'How the code is laid out' section"
+    text = section[1].split("\n## ", 1)[0]
+    files = {str(p.relative_to(ROOT)) for p in PACKAGE.glob("*.py")} | {"beatgan/corpus/", "wavfile24.py"}
+    missing = sorted(f for f in files if f"`{f}`" not in text)
+    assert not missing, f"README layout section does not name {missing}"
+
+
+def test_model_and_training_are_found_by_module_name():
+    """A reader finds the networks, the WGAN-GP step, the training driver and the novelty search by file name."""
+    import importlib
+
+    places = {"beatgan.model": ["build_generator", "build_discriminator"], "beatgan.losses": ["critic_loss"],
+              "beatgan.gan": ["WaveGAN"], "beatgan.gan_jax": ["train_step_jax"], "beatgan.run": ["train"],
+              "beatgan.novelty": ["nearest", "novelty_report"]}
+    for module, names in places.items():
+        if module == "beatgan.gan_jax":
+            source = MODULES[module].read_text()
+            assert all(f"def {n}(" in source for n in names)
+            continue
+        loaded = importlib.import_module(module)
+        assert all(hasattr(loaded, n) for n in names), module
