@@ -170,11 +170,13 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> tuple[fl
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     notes = []
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.all(np.isfinite(covmean)):
-        notes.append(f"sqrtm not finite: {eps:g} * I added to both covariances")
-        offset = np.eye(len(s1)) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular products are handled below
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.all(np.isfinite(covmean)):
+            notes.append(f"sqrtm not finite: {eps:g} * I added to both covariances")
+            offset = np.eye(len(s1)) * eps
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         imag = float(np.max(np.abs(covmean.imag)))
         if imag > 1e-3:
