@@ -1,0 +1,828 @@
+"""Quality metrics of generated loops, each beside what real, collapsed and noise loops score.
+
+:func:`evaluate` splits the reference loops with the seed into halves A and B and scores
+four sets against A, each computed the same way on the same number of loops ``n``:
+
+* **generated**: the model's loops (a seeded subset of ``n`` when there are more);
+* **real**: half B, held out: what a perfect model scores;
+* **collapsed**: one loop of B repeated ``n`` times with the training augmentation's noise
+  (:func:`beatgan.data.augment`, uniform, amplitude 0.0011): total mode collapse;
+* **noise**: white noise under drum-like envelopes (decaying bursts on a 16th grid at
+  tempi of the reference range): right rhythm, no drum sounds.
+
+``n = min(len(generated), len(B))``, so sample-size biases (FAD, NDB's z-test) hit every
+set alike. All metrics work on mono (channels averaged), so stereo and mono sets can be
+compared; both sets must have the same number of samples per loop.
+
+The metrics (:data:`METRICS` gives direction and unit of each):
+
+* ``fad``: Fréchet Audio Distance (Kilgour et al., "Fréchet Audio Distance: a metric for
+  evaluating music enhancement algorithms", 2019): ``|mu_a - mu_b|^2 + tr(S_a + S_b -
+  2 (S_a S_b)^(1/2))`` of Gaussians fitted to embeddings, here musicnn's MSD_musicnn 200-d
+  penultimate layer (:mod:`beatgan.musicnn`; Pons & Serra 2019). Numbers from another
+  embedding (VGGish, ...) are not comparable: the report names the embedding.
+* ``ndb_k`` and ``jsd``: Richardson & Weiss, "On GANs and GMMs" (NeurIPS 2018), as LoopTest
+  (Hung et al. 2022) uses them: k-means (K bins) on A's log-mel features, every loop of a
+  set assigned to its nearest centre; NDB/K is the share of bins whose proportions differ
+  by a two-proportion z-test at alpha 0.05, JSD the Jensen-Shannon divergence (base 2,
+  in [0, 1]) of the two bin histograms.
+* ``diversity``: median pairwise log-mel distance within the set over the same within A
+  (1.0: as varied as real loops); ``close_pairs``: share of loops whose nearest other loop
+  of the set is closer than the closest pair of A.
+* ``on_grid`` and ``downbeat``: onsets (librosa, backtracked) against the 16th-note grid,
+  anchored at sample 0, of the tempo in A's range that fits each loop best; the share of
+  onsets (after the first 20 ms) within 20 ms of it, and the share of loops with an onset
+  in the first 20 ms (the downbeat).
+* ``spectrum_db``: mean absolute per-band difference of the mean log-mel spectrum from A's;
+  ``noise_floor_db``: level of the quietest 10 % of frames (RMS, dB) minus A's.
+* ``near_copies`` and ``logmel_nearest_db``: BeatGAN's similarity score against A (share of
+  loops scoring <= 0.1) and the median RMS log-mel distance to the nearest loop of A.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from beatgan import similarity as novelty  # the lead moves this to beatgan.novelty: change only this line
+from beatgan.errors import AudioError, ConfigError, DatasetError
+
+__all__ = ["METRICS", "SETS", "EvaluationReport", "evaluate", "cheap_metrics", "reference_features",
+           "ReferenceFeatures", "frechet_distance", "metrics_figure", "ndb_figure",
+           "pairwise_figure", "spectrogram_grid_figure"]
+
+SETS = ("generated", "real", "collapsed", "noise")
+EMBEDDING = "FAD-musicnn (MSD_musicnn, 200-d)"
+ONSET_TOLERANCE = 0.020  # s: an onset this close to a grid line (or to 0 for the downbeat) is on it
+ONSET_HOP = 128  # samples (8.7 ms at 14.7 kHz): fine enough for the 20 ms tolerance
+TEMPO_SEARCH = (60.0, 180.0)  # bpm searched to find the reference's tempo range
+NDB_ALPHA = 0.05  # two-sided significance of the per-bin z-test
+NDB_MIN_PER_BIN = 5  # reference loops per bin at least; K is reduced (with a warning) below that
+QUIET_SHARE = 0.10  # the noise floor is the level of this share of the quietest frames
+AUGMENT_AMPLITUDE = 0.0011  # beatgan.data.augment's default
+RMS_FLOOR_DB = -100.0  # frame levels are floored here (digital silence)
+
+# name: (direction, unit, description). Directions: "lower", "higher", "closer to 1",
+# "closer to 0", "closer to real" (neither extreme is good: compare with the real column).
+METRICS = {
+    "fad": ("lower", "", f"Fréchet Audio Distance on {EMBEDDING} embeddings (Kilgour et al. 2019)"),
+    "ndb_k": ("lower", "share", "NDB/K: share of k-means bins of the reference with a significantly different proportion"),
+    "jsd": ("lower", "bits", "Jensen-Shannon divergence of the k-means bin histograms (base 2)"),
+    "diversity": ("closer to 1", "ratio", "median pairwise log-mel distance in the set / the same in the reference"),
+    "close_pairs": ("lower", "share", "loops whose nearest other loop is closer than the reference's closest pair"),
+    "on_grid": ("higher", "share", "onsets within 20 ms of the best-fitting 16th grid (reference tempo range)"),
+    "downbeat": ("higher", "share", "loops with an onset in their first 20 ms"),
+    "spectrum_db": ("lower", "dB", "mean absolute per-band difference of the mean log-mel spectrum"),
+    "noise_floor_db": ("closer to 0", "dB", "level of the quietest 10 % of frames minus the reference's"),
+    "near_copies": ("lower", "share", "loops with a BeatGAN similarity score <= 0.1 to a reference loop"),
+    "logmel_nearest_db": ("closer to real", "dB", "median RMS log-mel distance to the nearest reference loop"),
+}
+_CHEAP = ("diversity", "ndb_k", "jsd", "noise_floor_db")
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_set(name: str, audio) -> np.ndarray:
+    """Validate (N, samples, channels) float audio and mix it to mono float32 (N, samples)."""
+    audio = np.asarray(audio)
+    if audio.ndim != 3:
+        raise AudioError(f"{name} must have shape (N, samples, channels), got {audio.shape}")
+    if audio.shape[0] == 0 or audio.shape[1] == 0 or audio.shape[2] == 0:
+        raise AudioError(f"{name} holds no audio (shape {audio.shape})")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise AudioError(f"{name} must be float audio in [-1, 1], got dtype {audio.dtype}")
+    finite = np.isfinite(audio)
+    if not finite.all():
+        bad = int(np.argmin(finite.reshape(len(audio), -1).all(axis=1)))
+        raise AudioError(f"{name} holds NaN or infinite samples (first in loop {bad})")
+    peak = float(np.max(np.abs(audio)))
+    if peak > 1.0 + 1e-6:
+        raise AudioError(f"{name} must lie in [-1, 1], got a peak of {peak:.4g}")
+    return audio.mean(axis=2, dtype=np.float32)
+
+
+def _check_options(sample_rate, seed, n_bins):
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 8000:
+        raise ConfigError(f"sample_rate={sample_rate!r} must be an integer >= 8000 (Hz)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be an integer >= 0")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
+        raise ConfigError(f"n_bins={n_bins!r} must be an integer >= 2")
+
+
+# --------------------------------------------------------------------------- features
+
+def _mel_db(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Log-mel spectrograms as :func:`novelty.logmel_features` computes them, (N, 64, frames) dB."""
+    feats = novelty.logmel_features(mono, sample_rate=sample_rate)  # (N, 64 * frames)
+    return feats.reshape(len(mono), 64, -1)
+
+
+def _frame_db(mono: np.ndarray) -> np.ndarray:
+    """Frame RMS levels in dB, (N, frames), 1024-sample frames, hop 256, floored at -100 dB."""
+    import librosa
+
+    rms = librosa.feature.rms(y=mono, frame_length=1024, hop_length=256)[:, 0, :]  # (N, frames)
+    return 20 * np.log10(np.maximum(rms, 10 ** (RMS_FLOOR_DB / 20)))
+
+
+def _pairwise(flat: np.ndarray) -> np.ndarray:
+    """RMS distances (dB) between all rows, (N, N) float64, zero diagonal."""
+    x = flat.astype(np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2 / x.shape[1])
+
+
+def _upper(d: np.ndarray) -> np.ndarray:
+    return d[np.triu_indices(len(d), k=1)]
+
+
+# --------------------------------------------------------------------------- metric pieces
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> tuple[float, list[str]]:
+    """Fréchet distance of two Gaussians, ``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))``.
+
+    Parameters
+    ----------
+    mu1, mu2 : array_like
+        Means, shape (d,).
+    sigma1, sigma2 : array_like
+        Covariances, shape (d, d).
+    eps : float, default 1e-6
+        Offset added to both diagonals when the matrix square root is not finite.
+
+    Returns
+    -------
+    distance : float
+        >= 0 up to round-off (clipped at 0).
+    notes : list of str
+        What the guards did (offset added, imaginary part dropped), empty when nothing.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    notes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular products are handled below
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.all(np.isfinite(covmean)):
+            notes.append(f"sqrtm not finite: {eps:g} * I added to both covariances")
+            offset = np.eye(len(s1)) * eps
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        imag = float(np.max(np.abs(covmean.imag)))
+        if imag > 1e-3:
+            notes.append(f"sqrtm had an imaginary part up to {imag:.3g}; real part used")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    return max(value, 0.0), notes
+
+
+def _gaussian(emb: np.ndarray, shrink: float):
+    mu = emb.mean(axis=0, dtype=np.float64)
+    sigma = np.cov(emb.astype(np.float64), rowvar=False)
+    if shrink:
+        sigma = sigma + shrink * np.trace(sigma) / len(sigma) * np.eye(len(sigma))
+    return mu, sigma
+
+
+def _ndb(ref_counts: np.ndarray, counts: np.ndarray, alpha: float = NDB_ALPHA) -> tuple[float, float]:
+    """NDB/K and JSD of two bin histograms (counts, shape (K,))."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import norm
+
+    n_ref, n = ref_counts.sum(), counts.sum()
+    p_ref, p = ref_counts / n_ref, counts / n
+    pooled = (ref_counts + counts) / (n_ref + n)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (p - p_ref) / se, 0.0)
+    different = np.abs(z) > norm.ppf(1 - alpha / 2)
+    jsd = float(jensenshannon(p_ref, p, base=2) ** 2)
+    return float(different.mean()), jsd
+
+
+def _onsets(mono: np.ndarray, sample_rate: int) -> list[np.ndarray]:
+    """Backtracked onset times (s) of each loop."""
+    import librosa
+
+    # silence before sample 0, so a hit on the downbeat has a rise to detect
+    pad = 8 * ONSET_HOP
+    padded = np.pad(mono, ((0, 0), (pad, 0)))
+    env = librosa.onset.onset_strength(y=padded, sr=sample_rate, hop_length=ONSET_HOP)  # (N, frames)
+    out = []
+    for e in env:
+        frames = librosa.onset.onset_detect(onset_envelope=e, sr=sample_rate, hop_length=ONSET_HOP, backtrack=True)
+        times = (frames * ONSET_HOP - pad) / sample_rate
+        out.append(np.unique(np.maximum(times, 0.0)))
+    return out
+
+
+def _fit_tempo(times: np.ndarray, tempi: np.ndarray) -> tuple[float, float]:
+    """Best tempo of one loop's onsets and its on-grid share.
+
+    The tempo maximises the on-grid share minus its chance level (40 ms / 16th length), so
+    faster grids, which catch any onset, do not win by default.
+    """
+    if len(times) == 0:
+        return float(tempi[len(tempi) // 2]), 0.0
+    step = 15.0 / tempi[:, None]  # (C, 1) seconds per 16th
+    dist = np.abs(times[None, :] - step * np.round(times[None, :] / step))  # (C, k)
+    hits = (dist <= ONSET_TOLERANCE + 1e-9).mean(axis=1)
+    best = int(np.argmax(hits - np.minimum(1.0, 2 * ONSET_TOLERANCE / step[:, 0])))
+    return float(tempi[best]), float(hits[best])
+
+
+def _tempo_range(onsets: list[np.ndarray]) -> tuple[float, float]:
+    """Range of best-fitting tempi of the reference loops (5th-95th percentile within 15 % of the median, +-2 bpm)."""
+    grid = np.arange(TEMPO_SEARCH[0], TEMPO_SEARCH[1] + 1e-9, 0.5)
+    tempi = np.array([_fit_tempo(t, grid)[0] for t in onsets if len(t)] or [120.0])
+    # loops fitted at a related tempo (2/3, 3/2 of the others) are outliers, not the range
+    median = np.median(tempi)
+    tempi = tempi[np.abs(tempi / median - 1) <= 0.15]
+    lo, hi = np.percentile(tempi, [5, 95])
+    return max(TEMPO_SEARCH[0], float(lo) - 2), min(TEMPO_SEARCH[1], float(hi) + 2)
+
+
+def _rhythm(onsets: list[np.ndarray], tempo_range) -> tuple[float, float, int]:
+    """(on-grid share of the onsets after the downbeat, share of loops with a downbeat onset, onsets counted).
+
+    Onsets in the first 20 ms count only for the downbeat: every loop that starts with sound
+    has one there, so they would make stationary noise look perfectly on the grid. A set
+    without later onsets scores 0 (no rhythm to measure).
+    """
+    tempi = np.arange(tempo_range[0], tempo_range[1] + 1e-9, 0.25)
+    hits = total = 0
+    for t in onsets:
+        later = t[t > ONSET_TOLERANCE]
+        total += len(later)
+        hits += _fit_tempo(later, tempi)[1] * len(later)
+    downbeat = np.mean([len(t) > 0 and t[0] <= ONSET_TOLERANCE for t in onsets])
+    return (hits / total if total else 0.0), float(downbeat), int(total)
+
+
+# --------------------------------------------------------------------------- reference features
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReferenceFeatures:
+    """What :func:`cheap_metrics` needs of the reference, computed once.
+
+    Attributes
+    ----------
+    centres : numpy.ndarray
+        float64, shape (K, 64 * frames): k-means centres of the reference log-mel features (dB).
+    counts : numpy.ndarray
+        int64, shape (K,): reference loops per bin.
+    median_distance : float
+        Median pairwise RMS log-mel distance (dB) within the reference.
+    min_distance : float
+        Smallest distance (dB) between two distinct reference loops.
+    noise_floor : float
+        Level (dB) of the quietest 10 % of reference frames.
+    mean_spectrum : numpy.ndarray
+        float64, shape (64,): mean log-mel level per band (dB).
+    sample_rate, samples : int
+        Hz and samples per loop the features were made at.
+    warnings : tuple of str
+        E.g. K reduced for a small reference.
+    """
+
+    centres: np.ndarray
+    counts: np.ndarray
+    median_distance: float
+    min_distance: float
+    noise_floor: float
+    mean_spectrum: np.ndarray
+    sample_rate: int
+    samples: int
+    warnings: tuple = ()
+
+
+def _reference_from_mono(mono: np.ndarray, sample_rate: int, n_bins: int, seed: int,
+                         mel: np.ndarray | None = None) -> ReferenceFeatures:
+    from scipy.cluster.vq import kmeans2, vq
+
+    mel = _mel_db(mono, sample_rate) if mel is None else mel
+    flat = mel.reshape(len(mel), -1).astype(np.float64)
+    notes = []
+    k = min(n_bins, len(mono) // NDB_MIN_PER_BIN)
+    if k < 2:
+        raise DatasetError(f"{len(mono)} reference loops are too few for NDB: at least "
+                           f"{2 * NDB_MIN_PER_BIN} are needed ({NDB_MIN_PER_BIN} per bin, 2 bins)")
+    if k < n_bins:
+        notes.append(f"NDB uses K={k} bins instead of {n_bins}: {len(mono)} reference loops allow "
+                     f"at most {NDB_MIN_PER_BIN} per bin")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty cluster is re-seeded by '++'; not the user's problem
+        centres, _ = kmeans2(flat, k, minit="++", seed=np.random.default_rng(seed))
+    labels, _ = vq(flat, centres)
+    d = _pairwise(flat)
+    up = _upper(d)
+    return ReferenceFeatures(
+        centres=centres, counts=np.bincount(labels, minlength=k).astype(np.int64),
+        median_distance=float(np.median(up)), min_distance=float(up.min()),
+        noise_floor=float(np.percentile(_frame_db(mono), 100 * QUIET_SHARE)),
+        mean_spectrum=mel.mean(axis=(0, 2), dtype=np.float64), sample_rate=int(sample_rate),
+        samples=int(mono.shape[1]), warnings=tuple(notes))
+
+
+def reference_features(reference, *, sample_rate: int = 14700, n_bins: int = 20, seed: int = 0) -> ReferenceFeatures:
+    """Precompute the reference side of :func:`cheap_metrics` (k-means, distances, levels).
+
+    Parameters
+    ----------
+    reference : array_like
+        float, shape (M, samples, channels), values in [-1, 1]; M >= 10.
+    sample_rate : int, default 14700
+        Hz.
+    n_bins : int, default 20
+        NDB bins K; reduced to M // 5 (with a note in ``warnings``) for a small reference.
+    seed : int, default 0
+        Seeds k-means.
+
+    Returns
+    -------
+    ReferenceFeatures
+
+    Raises
+    ------
+    AudioError
+        Bad audio (shape, dtype, NaN, range).
+    DatasetError
+        Fewer than 10 loops.
+    ConfigError
+        Bad option.
+    """
+    _check_options(sample_rate, seed, n_bins)
+    return _reference_from_mono(_check_set("reference", reference), sample_rate, n_bins, seed)
+
+
+def _cheap(mono, mel, ref: ReferenceFeatures, sample_rate) -> dict:
+    from scipy.cluster.vq import vq
+
+    flat = mel.reshape(len(mel), -1).astype(np.float64)
+    labels, _ = vq(flat, ref.centres)
+    counts = np.bincount(labels, minlength=len(ref.centres))
+    ndb_k, jsd = _ndb(ref.counts, counts)
+    d = _pairwise(flat)
+    up = _upper(d)
+    np.fill_diagonal(d, np.inf)
+    return {
+        "diversity": float(np.median(up)) / ref.median_distance if len(up) else 0.0,
+        "close_pairs": float(np.mean(d.min(axis=1) < ref.min_distance)),
+        "ndb_k": ndb_k, "jsd": jsd,
+        "noise_floor_db": float(np.percentile(_frame_db(mono), 100 * QUIET_SHARE)) - ref.noise_floor,
+        "_counts": counts, "_pairwise": up, "_spectrum": mel.mean(axis=(0, 2), dtype=np.float64) - ref.mean_spectrum,
+    }
+
+
+def cheap_metrics(generated, reference, *, sample_rate: int = 14700, n_bins: int = 20, seed: int = 0) -> dict:
+    """Diversity ratio, NDB/K, JSD and noise floor, without the embedding: for use during training.
+
+    About 0.3 s for 64 loops of 16384 samples on 2 CPU cores once the reference is precomputed; pass a
+    :class:`ReferenceFeatures` from :func:`reference_features` to compute it only once.
+
+    Parameters
+    ----------
+    generated : array_like
+        float, shape (N, samples, channels), values in [-1, 1]; N >= 2.
+    reference : array_like or ReferenceFeatures
+        The training loops (M, samples, channels) (the whole set, no split), or their features.
+    sample_rate : int, default 14700
+        Hz of both.
+    n_bins, seed : int
+        As for :func:`reference_features`, used when ``reference`` is audio.
+
+    Returns
+    -------
+    dict
+        ``{"diversity", "close_pairs", "ndb_k", "jsd", "noise_floor_db"}``, floats, as in
+        :data:`METRICS` (here against the whole reference).
+
+    Raises
+    ------
+    AudioError
+        Bad audio, fewer than 2 generated loops, or a length that differs from the reference's.
+    """
+    mono = _check_set("generated", generated)
+    if len(mono) < 2:
+        raise AudioError(f"generated holds {len(mono)} loop; diversity needs at least 2")
+    ref = reference if isinstance(reference, ReferenceFeatures) else reference_features(
+        reference, sample_rate=sample_rate, n_bins=n_bins, seed=seed)
+    if ref.samples != mono.shape[1] or ref.sample_rate != sample_rate:
+        raise AudioError(f"generated loops have {mono.shape[1]} samples at {sample_rate} Hz, the reference "
+                         f"{ref.samples} at {ref.sample_rate} Hz; slice or resample them alike")
+    out = _cheap(mono, _mel_db(mono, sample_rate), ref, sample_rate)
+    return {k: v for k, v in out.items() if not k.startswith("_")}
+
+
+# --------------------------------------------------------------------------- anchors
+
+def _collapsed(loop: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` noisy copies of one mono loop, as the training augmentation makes them, (n, samples)."""
+    from beatgan.data import augment
+
+    return augment(loop[None, :, None], copies=n, amplitude=AUGMENT_AMPLITUDE, seed=seed)[:, :, 0]
+
+
+def _drum_noise(n: int, samples: int, sample_rate: int, tempo_range, rng) -> np.ndarray:
+    """White noise under decaying bursts on a 16th grid (one tempo per loop), peak 0.9, (n, samples)."""
+    out = np.zeros((n, samples), np.float32)
+    t = np.arange(samples) / sample_rate
+    for i in range(n):
+        step = 15.0 / rng.uniform(*tempo_range)  # s per 16th
+        env = np.zeros(samples)
+        for start in np.arange(0.0, t[-1], step):
+            if start == 0 or rng.random() < 0.5:
+                s = int(round(start * sample_rate))
+                env[s:] += rng.uniform(0.3, 1.0) * np.exp(-(t[s:] - t[s]) / rng.uniform(0.01, 0.08))
+        y = rng.standard_normal(samples) * env
+        out[i] = 0.9 * y / max(np.abs(y).max(), 1e-9)
+    return out
+
+
+# --------------------------------------------------------------------------- the report
+
+def _position(direction: str, g: float, r: float, c: float) -> float | None:
+    """Where ``g`` lies from ``r`` (0) to ``c`` (1) on the metric's own badness scale."""
+    if direction == "closer to 1":
+        g, r, c = abs(g - 1), abs(r - 1), abs(c - 1)
+    elif direction == "closer to 0":
+        g, r, c = abs(g), abs(r), abs(c)
+    elif direction == "closer to real":
+        g, r, c = abs(g - r), 0.0, abs(c - r)
+    if not all(map(math.isfinite, (g, r, c))) or abs(c - r) < 1e-12:
+        return None
+    return (g - r) / (c - r)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvaluationReport:
+    """Metrics of generated loops beside real, collapsed and noise anchors.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``{set: {metric: float}}`` for each set of :data:`SETS`; metrics as in :data:`METRICS`.
+    spectrum_diff : dict
+        ``{set: numpy.ndarray (64,)}``: mean log-mel level per mel band minus the reference's, dB.
+    ndb_counts : dict
+        ``{"reference" or set: numpy.ndarray (K,) int}``: loops per k-means bin.
+    pairwise : dict
+        ``{"generated", "real", "reference": numpy.ndarray}``: pairwise log-mel distances (dB)
+        within each set (upper triangle), for histograms.
+    examples : dict
+        ``{"generated", "real": numpy.ndarray (k, 64, frames)}``: log-mel spectrograms (dB) of a
+        few loops, for the spectrogram grid.
+    embedding : str
+        Name of the FAD embedding; FAD numbers are comparable only within one embedding.
+    fad_method : str
+        How the covariances were estimated (full, or shrunk for small sets).
+    warnings : list of str
+        Everything that makes a number less trustworthy (small sets, reduced K, ...).
+    n_loops : int
+        Loops in every compared set (n); ``n_reference`` loops of the reference half A.
+    n_reference : int
+    seed : int
+    sample_rate : int
+    tempo_range : tuple of float
+        bpm range of the 16th grids (fitted on the reference half A).
+    """
+
+    metrics: dict
+    spectrum_diff: dict
+    ndb_counts: dict
+    pairwise: dict
+    examples: dict
+    embedding: str
+    fad_method: str
+    warnings: list
+    n_loops: int
+    n_reference: int
+    seed: int
+    sample_rate: int
+    tempo_range: tuple
+
+    def to_dict(self, *, arrays: bool = True) -> dict:
+        """Plain-JSON dict of the report (arrays as lists; ``arrays=False`` leaves them out)."""
+        out = {
+            "embedding": self.embedding, "fad_method": self.fad_method, "warnings": list(self.warnings),
+            "n_loops": self.n_loops, "n_reference": self.n_reference, "seed": self.seed,
+            "sample_rate": self.sample_rate, "tempo_range_bpm": list(self.tempo_range),
+            "metrics": self.metrics,
+            "metric_info": {k: {"better": d, "unit": u, "description": s} for k, (d, u, s) in METRICS.items()},
+            "position": {k: self.position(k) for k in METRICS},
+        }
+        if arrays:
+            out["spectrum_diff_db"] = {k: v.tolist() for k, v in self.spectrum_diff.items()}
+            out["ndb_counts"] = {k: v.tolist() for k, v in self.ndb_counts.items()}
+            out["pairwise_db"] = {k: v.tolist() for k, v in self.pairwise.items()}
+        return out
+
+    def to_json(self, *, arrays: bool = True) -> str:
+        """:meth:`to_dict` as indented JSON text."""
+        return json.dumps(self.to_dict(arrays=arrays), indent=1)
+
+    def position(self, metric: str) -> float | None:
+        """Where generated stands between real (0.0) and collapsed (1.0) on ``metric``.
+
+        Linear on the metric's badness (distance from 1 or 0 for "closer to" metrics, from
+        the real value for "closer to real"); below 0 is better than real, above 1 worse than
+        collapsed. None when real and collapsed score the same.
+
+        Raises
+        ------
+        ConfigError
+            For a name not in :data:`METRICS`.
+        """
+        if metric not in METRICS:
+            raise ConfigError(f"metric={metric!r} must be one of {tuple(METRICS)}")
+        m = self.metrics
+        return _position(METRICS[metric][0], m["generated"][metric], m["real"][metric], m["collapsed"][metric])
+
+    def table(self) -> str:
+        """Text table ``metric | generated | real | collapsed | noise | better``, notes below."""
+        rows = [("metric", *SETS, "better")]
+        for name, (direction, unit, _) in METRICS.items():
+            label = f"{name} ({unit})" if unit else name
+            rows.append((label, *(f"{self.metrics[s][name]:.4g}" for s in SETS), direction))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "-+-".join("-" * w for w in widths))
+        lines.append("")
+        lines.append(f"{self.n_loops} loops per set against {self.n_reference} reference loops; seed {self.seed}; "
+                     f"16th grids at {self.tempo_range[0]:.1f}-{self.tempo_range[1]:.1f} bpm")
+        lines.append(f"FAD: {self.embedding}; {self.fad_method}")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def figures(self) -> dict:
+        """``{file stem: Figure}`` of every figure of the report."""
+        return {"metrics": metrics_figure(self), "ndb_bins": ndb_figure(self),
+                "pairwise_distances": pairwise_figure(self), "spectrograms": spectrogram_grid_figure(self)}
+
+    def save(self, directory) -> Path:
+        """Write ``evaluation.json``, ``evaluation.txt`` (the table) and the figures as PNG.
+
+        Parameters
+        ----------
+        directory : path-like
+            Created when missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "evaluation.json").write_text(self.to_json() + "\n")
+        (directory / "evaluation.txt").write_text(self.table() + "\n")
+        for stem, fig in self.figures().items():
+            fig.savefig(directory / f"{stem}.png", dpi=100)
+        return directory
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def evaluate(generated, reference, *, sample_rate: int = 14700, seed: int = 0, n_bins: int = 20,
+             progress: bool = False) -> EvaluationReport:
+    """Score generated loops against reference loops, beside real, collapsed and noise anchors.
+
+    Parameters
+    ----------
+    generated : array_like
+        float, shape (N, samples, channels), values in [-1, 1], at ``sample_rate``; N >= 2.
+    reference : array_like
+        float, shape (M, samples', channels'), the real loops (e.g. the training loops before
+        augmentation); same ``samples`` as ``generated``, any channel count (everything is mixed
+        to mono); M >= 20 (split into halves A and B with ``seed``).
+    sample_rate : int, default 14700
+        Hz of both sets.
+    seed : int, default 0
+        Seeds the split, the subset of generated loops, the anchors and k-means: the same seed
+        gives the same report.
+    n_bins : int, default 20
+        NDB bins K (LoopTest's value); reduced to len(A) // 5 with a warning for a small reference.
+    progress : bool, default False
+        Show a tqdm bar over the metric stages.
+
+    Returns
+    -------
+    EvaluationReport
+        Each set (generated, real, collapsed, noise) holds ``n = min(N, M // 2)`` loops and is
+        scored against the reference half A (``M - M // 2`` loops).
+
+    Raises
+    ------
+    AudioError
+        A set that is not 3-D float audio in [-1, 1], holds NaN or infinity, is empty, or whose
+        loops differ in length from the other set's.
+    DatasetError
+        Fewer than 20 reference loops or 2 generated loops.
+    ConfigError
+        Bad option, or musicnn not installed.
+
+    Notes
+    -----
+    With fewer than 201 loops per set the 200-d embedding covariances are singular; FAD is
+    then computed with covariances shrunk towards ``tr(S)/200 * I`` (weight 1e-2) for every set,
+    which biases it upward; ``fad_method`` and ``warnings`` say so.
+    """
+    from tqdm.auto import tqdm
+
+    from beatgan import musicnn
+
+    _check_options(sample_rate, seed, n_bins)
+    gen = _check_set("generated", generated)
+    ref = _check_set("reference", reference)
+    if gen.shape[1] != ref.shape[1]:
+        raise AudioError(f"generated loops have {gen.shape[1]} samples, reference loops {ref.shape[1]}; "
+                         "slice them alike (as the training data) before evaluating")
+    if len(ref) < 4 * NDB_MIN_PER_BIN:
+        raise DatasetError(f"{len(ref)} reference loops are too few: at least {4 * NDB_MIN_PER_BIN} are needed "
+                           "(two halves, and 2 NDB bins of 5 loops in one half)")
+    if len(gen) < 2:
+        raise DatasetError(f"{len(gen)} generated loop is too few: at least 2 are needed")
+    notes = []
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ref))
+    half_b = len(ref) // 2
+    a, b = ref[order[half_b:]], ref[order[:half_b]]
+    n = min(len(gen), len(b))
+    if len(gen) > n:
+        notes.append(f"{n} of {len(gen)} generated loops scored, as many as the held-out real half")
+        gen = gen[np.sort(rng.choice(len(gen), n, replace=False))]
+    b = b[:n]
+
+    stages = ["features", "anchors", "embedding", "fad", "ndb and diversity", "rhythm", "novelty"]
+    bar = tqdm(stages, disable=not progress, desc="evaluate", leave=False)
+    bar.set_postfix_str("features")
+    a_mel = _mel_db(a, sample_rate)
+    a_onsets = _onsets(a, sample_rate)
+    tempo_range = _tempo_range(a_onsets)
+    ref_feats = _reference_from_mono(a, sample_rate, n_bins, seed, mel=a_mel)
+    notes.extend(ref_feats.warnings)
+    bar.update()
+
+    bar.set_postfix_str("anchors")
+    sets = {"generated": gen, "real": b,
+            "collapsed": _collapsed(b[int(rng.integers(len(b)))], n, seed),
+            "noise": _drum_noise(n, gen.shape[1], sample_rate, tempo_range, rng)}
+    mels = {k: _mel_db(v, sample_rate) for k, v in sets.items()}
+    bar.update()
+
+    bar.set_postfix_str("embedding")
+    embed = musicnn.embedder()
+    emb_a = embed(a, sample_rate=sample_rate)
+    embs = {k: embed(v, sample_rate=sample_rate) for k, v in sets.items()}
+    bar.update()
+
+    bar.set_postfix_str("fad")
+    smallest = min(n, len(a))
+    if smallest <= musicnn.EMBEDDING_DIM:
+        shrink = 1e-2
+        fad_method = (f"covariances shrunk: S + {shrink:g} * tr(S)/{musicnn.EMBEDDING_DIM} * I, because sets of "
+                      f"{smallest} loops are fewer than {musicnn.EMBEDDING_DIM + 1}")
+        notes.append(f"FAD from {smallest} loops per set is biased upward (fewer than {musicnn.EMBEDDING_DIM + 1} "
+                     "loops, shrunk covariances); compare it only with the anchors of this report")
+    else:
+        shrink = 0.0
+        fad_method = "full sample covariances"
+    mu_a, s_a = _gaussian(emb_a, shrink)
+    metrics = {k: {} for k in SETS}
+    for k in SETS:
+        value, fad_notes = frechet_distance(mu_a, s_a, *_gaussian(embs[k], shrink))
+        metrics[k]["fad"] = value
+        notes.extend(f"FAD of {k}: {note}" for note in fad_notes)
+    bar.update()
+
+    bar.set_postfix_str("ndb and diversity")
+    ndb_counts = {"reference": ref_feats.counts}
+    pairwise = {"reference": _upper(_pairwise(a_mel.reshape(len(a_mel), -1)))}
+    spectrum = {}
+    for k in SETS:
+        cheap = _cheap(sets[k], mels[k], ref_feats, sample_rate)
+        ndb_counts[k] = cheap.pop("_counts")
+        spectrum[k] = cheap.pop("_spectrum")
+        if k in ("generated", "real"):
+            pairwise[k] = cheap["_pairwise"]
+        cheap.pop("_pairwise")
+        metrics[k].update(cheap)
+        metrics[k]["spectrum_db"] = float(np.mean(np.abs(spectrum[k])))
+    bar.update()
+
+    bar.set_postfix_str("rhythm")
+    for k in SETS:
+        metrics[k]["on_grid"], metrics[k]["downbeat"], count = _rhythm(_onsets(sets[k], sample_rate), tempo_range)
+        if count == 0:
+            notes.append(f"the {k} set has no onsets after the downbeat: on_grid is 0")
+    bar.update()
+
+    bar.set_postfix_str("novelty")
+    for k in SETS:
+        _, score = novelty.nearest(sets[k], a)
+        _, dist = novelty.logmel_nearest(sets[k], a, sample_rate=sample_rate)
+        metrics[k]["near_copies"] = float(np.mean(score <= novelty.DEFAULT_THRESHOLD))
+        metrics[k]["logmel_nearest_db"] = float(np.median(dist))
+    bar.update()
+    bar.close()
+
+    metrics = {k: {name: float(metrics[k][name]) for name in METRICS} for k in SETS}
+    for k in SETS:
+        bad = [name for name, v in metrics[k].items() if not math.isfinite(v)]
+        if bad:  # never hand back a silent NaN
+            raise AudioError(f"metrics {bad} of the {k} set are not finite; check the audio (silent loops?)")
+    shown = min(4, n)
+    return EvaluationReport(
+        metrics=metrics, spectrum_diff=spectrum, ndb_counts=ndb_counts, pairwise=pairwise,
+        examples={"generated": mels["generated"][:shown], "real": mels["real"][:shown]},
+        embedding=EMBEDDING, fad_method=fad_method, warnings=notes, n_loops=n, n_reference=len(a),
+        seed=int(seed), sample_rate=int(sample_rate), tempo_range=tuple(round(x, 2) for x in tempo_range))
+
+
+# --------------------------------------------------------------------------- figures
+
+def metrics_figure(report: EvaluationReport):
+    """One bar panel per metric: generated beside the real, collapsed and noise anchors.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    names = list(METRICS)
+    cols = 4
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
+    colours = ("tab:blue", "tab:green", "tab:red", "tab:gray")
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.bar(range(len(SETS)), [report.metrics[s][name] for s in SETS], color=colours)
+        ax.set_xticks(range(len(SETS)), SETS, fontsize=7)
+        ax.set_title(f"{name} ({METRICS[name][0]})", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def ndb_figure(report: EvaluationReport):
+    """Share of loops per k-means bin (bins ordered by reference share), reference vs each set."""
+    from matplotlib.figure import Figure
+
+    ref = report.ndb_counts["reference"] / report.ndb_counts["reference"].sum()
+    order = np.argsort(-ref)
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    for i, s in enumerate(SETS):
+        ax = fig.add_subplot(1, len(SETS), i + 1)
+        counts = report.ndb_counts[s]
+        ax.bar(np.arange(len(ref)) - 0.2, ref[order], 0.4, label="reference", color="tab:green")
+        ax.bar(np.arange(len(ref)) + 0.2, (counts / counts.sum())[order], 0.4, label=s, color="tab:blue")
+        ax.set_title(f"{s}: NDB/K {report.metrics[s]['ndb_k']:.2f}", fontsize=9)
+        ax.set_xlabel("bin", fontsize=8)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def pairwise_figure(report: EvaluationReport):
+    """Histograms of the pairwise log-mel distances (dB) within the generated and real sets."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    values = [report.pairwise[k] for k in ("generated", "real")]
+    hi = max(float(np.max(v)) if len(v) else 1.0 for v in values)
+    bins = np.linspace(0, hi, 40)
+    for k, v in zip(("generated", "real"), values):
+        ax.hist(v, bins=bins, alpha=0.6, density=True, label=k)
+    ax.set_xlabel("pairwise RMS log-mel distance (dB)")
+    ax.set_ylabel("density")
+    ax.legend()
+    return fig
+
+
+def spectrogram_grid_figure(report: EvaluationReport):
+    """Log-mel spectrograms (dB) of a few generated (left) and real (right) loops."""
+    from matplotlib.figure import Figure
+
+    gen, real = report.examples["generated"], report.examples["real"]
+    rows = max(len(gen), len(real), 1)
+    fig = Figure(figsize=(8, 1.8 * rows), layout="constrained")
+    for col, (label, mels) in enumerate((("generated", gen), ("real", real))):
+        for row, mel in enumerate(mels):
+            ax = fig.add_subplot(rows, 2, 2 * row + col + 1)
+            ax.imshow(mel, origin="lower", aspect="auto", vmin=-60, vmax=0, cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label)
+    return fig
