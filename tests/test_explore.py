@@ -308,7 +308,6 @@ def test_recovery_figure(toy_report):
 )
 def test_recovery_report_rejects(tiny, kwargs, error, message):
     loops = np.full((3, 16384, 1), 0.1, np.float32)
-    arguments = {"training": loops, "heldout": loops, **kwargs}
+    arguments = {"training": loops, "heldout": loops, "steps": 1, "restarts": 1, **kwargs}
     with pytest.raises(error, match=message):
-        recovery_report(tiny, arguments.pop("training"), arguments.pop("heldout"), steps=1, restarts=1,
-                                **arguments)
+        recovery_report(tiny, arguments.pop("training"), arguments.pop("heldout"), **arguments)
