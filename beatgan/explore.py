@@ -764,8 +764,9 @@ def recover(weights, audio, *, steps: int = DEFAULT_STEPS, restarts: int = DEFAU
         ``input_rate``. It is resampled, mixed and sliced as training data is
         (:func:`load_loop`); ``notes`` says what was done.
     steps : int, default 200
-        Adam steps, >= 1. About 0.1 s each for 4 restarts of the shipped model on two CPU
-        cores (``benchmarks/recover.py``).
+        Adam steps, >= 1. 40-90 ms each for 4 restarts of the shipped model on two busy CPU
+        cores, 6-13 s per recovery, reaching 0.5-0.9 dB on loops the model made (400 steps:
+        0.4-0.6 dB in 21-35 s); see ``benchmarks/recover.py``.
     restarts : int, default 4
         Random starts ``z ~ U(-1, 1)``, >= 1; they share one batch.
     seed : int, default 0
