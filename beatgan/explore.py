@@ -39,7 +39,7 @@ import numpy as np
 
 from beatgan import audio_io
 from beatgan.config import ModelConfig
-from beatgan.data import SOXR_QUALITY, _to_slice  # noqa: F401  (the training data's own slicing)
+from beatgan.data import SOXR_QUALITY, _to_slice  # the training data's own slicing
 from beatgan.errors import AudioError, ConfigError
 from beatgan.generate import LOOP_RATE, check_tempo, loop_frames, make_loop, sample_latents
 from beatgan.similarity import logmel_features, similarity_score  # becomes beatgan.novelty
