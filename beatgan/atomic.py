@@ -56,6 +56,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, newline: str | No
         raise
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
 def write_json_atomic(path: str | os.PathLike, payload: Mapping) -> None:
     """Write ``payload`` as indented, key-sorted JSON to ``path`` atomically."""
     with atomic_write(path, "w") as f:

@@ -42,6 +42,7 @@ resumed on another number of devices.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 
@@ -101,6 +102,15 @@ def _native_stderr_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_import(name: str):
+    """Import a module (``"tensorflow"``) with the process's standard error silenced, and return it."""
+    if name in sys.modules:
+        return sys.modules[name]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_silenced():
+        return importlib.import_module(name)
 
 
 def load_keras():

@@ -121,8 +121,20 @@ def _check_settings(sample_rate, slice_len, channels, resample) -> dict:
             "channels": int(channels), "resample": resample}
 
 
-def _to_slice(data: np.ndarray, rate: int, name: str, settings: dict) -> np.ndarray:
-    """Mix, resample, cut and pad one decoded head to float32 (slice_len, channels)."""
+def to_slice(data: np.ndarray, rate: int, name: str, settings: dict) -> np.ndarray:
+    """Mix, resample, cut and pad one decoded head to float32 (slice_len, channels), as every loader does.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        float32 (frames, channels) at ``rate`` Hz, as :func:`beatgan.audio.read_head` decodes it.
+    rate : int
+        Its sample rate in Hz.
+    name : str
+        The file, for messages.
+    settings : dict
+        ``sample_rate``, ``slice_len``, ``channels`` and ``resample`` (see :func:`load_loops`).
+    """
     if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(f"no audio frames (shape {data.shape})")
     if rate <= 0:
@@ -158,7 +170,7 @@ def _decode_folder(folder: Path, files: list[Path], settings: dict, progress: bo
         try:
             rate, data = read_head(path, sample_rate=settings["sample_rate"],
                                             slice_len=settings["slice_len"], resample=settings["resample"])
-            audio[len(names)] = _to_slice(data, rate, name, settings)
+            audio[len(names)] = to_slice(data, rate, name, settings)
         except ConfigError:
             raise
         except (OSError, RuntimeError, ValueError, EOFError) as error:  # wavfile24, libsndfile, AudioError

@@ -47,14 +47,22 @@ import math
 import warnings
 from pathlib import Path
 
+import librosa
 import numpy as np
+from scipy import linalg
+from scipy.cluster.vq import kmeans2, vq
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import norm
+from tqdm.auto import tqdm
 
 from beatgan import novelty
+from beatgan.atomic import write_text_atomic
+from beatgan.data import augment
 from beatgan.errors import AudioError, ConfigError, DatasetError
+from beatgan.plots import evaluation_figures
 
 __all__ = ["METRICS", "SETS", "EvaluationReport", "evaluate", "cheap_metrics", "reference_features",
-           "ReferenceFeatures", "frechet_distance", "metrics_figure", "ndb_figure",
-           "pairwise_figure", "spectrogram_grid_figure"]
+           "ReferenceFeatures", "frechet_distance"]
 
 SETS = ("generated", "real", "collapsed", "noise")
 EMBEDDING = "FAD-musicnn (MSD_musicnn, 200-d)"
@@ -125,8 +133,6 @@ def _mel_db(mono: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def _frame_db(mono: np.ndarray) -> np.ndarray:
     """Frame RMS levels in dB, (N, frames), 1024-sample frames, hop 256, floored at -100 dB."""
-    import librosa
-
     rms = librosa.feature.rms(y=mono, frame_length=1024, hop_length=256)[:, 0, :]  # (N, frames)
     return 20 * np.log10(np.maximum(rms, 10 ** (RMS_FLOOR_DB / 20)))
 
@@ -165,8 +171,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> tuple[fl
     notes : list of str
         What the guards did (offset added, imaginary part dropped), empty when nothing.
     """
-    from scipy import linalg
-
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     notes = []
@@ -197,9 +201,6 @@ def _gaussian(emb: np.ndarray, shrink: float):
 
 def _ndb(ref_counts: np.ndarray, counts: np.ndarray, alpha: float = NDB_ALPHA) -> tuple[float, float]:
     """NDB/K and JSD of two bin histograms (counts, shape (K,))."""
-    from scipy.spatial.distance import jensenshannon
-    from scipy.stats import norm
-
     n_ref, n = ref_counts.sum(), counts.sum()
     p_ref, p = ref_counts / n_ref, counts / n
     pooled = (ref_counts + counts) / (n_ref + n)
@@ -213,8 +214,6 @@ def _ndb(ref_counts: np.ndarray, counts: np.ndarray, alpha: float = NDB_ALPHA) -
 
 def _onsets(mono: np.ndarray, sample_rate: int) -> list[np.ndarray]:
     """Backtracked onset times (s) of each loop."""
-    import librosa
-
     # silence before sample 0, so a hit on the downbeat has a rise to detect
     pad = 8 * ONSET_HOP
     padded = np.pad(mono, ((0, 0), (pad, 0)))
@@ -309,7 +308,6 @@ class ReferenceFeatures:
 
 def _reference_from_mono(mono: np.ndarray, sample_rate: int, n_bins: int, seed: int,
                          mel: np.ndarray | None = None) -> ReferenceFeatures:
-    from scipy.cluster.vq import kmeans2, vq
 
     mel = _mel_db(mono, sample_rate) if mel is None else mel
     flat = mel.reshape(len(mel), -1).astype(np.float64)
@@ -367,8 +365,6 @@ def reference_features(reference, *, sample_rate: int = 14700, n_bins: int = 20,
 
 
 def _cheap(mono, mel, ref: ReferenceFeatures, sample_rate) -> dict:
-    from scipy.cluster.vq import vq
-
     flat = mel.reshape(len(mel), -1).astype(np.float64)
     labels, _ = vq(flat, ref.centres)
     counts = np.bincount(labels, minlength=len(ref.centres))
@@ -429,8 +425,6 @@ def cheap_metrics(generated, reference, *, sample_rate: int = 14700, n_bins: int
 
 def _collapsed(loop: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` noisy copies of one mono loop, as the training augmentation makes them, (n, samples)."""
-    from beatgan.data import augment
-
     return augment(loop[None, :, None], copies=n, amplitude=AUGMENT_AMPLITUDE, seed=seed)[:, :, 0]
 
 
@@ -565,10 +559,18 @@ class EvaluationReport:
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The sets scored: generated and the three anchors (:data:`SETS`)."""
+        return SETS
+
+    def direction(self, metric: str) -> str:
+        """Which way is better for ``metric``: "lower", "higher", "closer to 1", ... (see :data:`METRICS`)."""
+        return METRICS[metric][0]
+
     def figures(self) -> dict:
-        """``{file stem: Figure}`` of every figure of the report."""
-        return {"metrics": metrics_figure(self), "ndb_bins": ndb_figure(self),
-                "pairwise_distances": pairwise_figure(self), "spectrograms": spectrogram_grid_figure(self)}
+        """``{file stem: Figure}`` of every figure of the report (drawn by :mod:`beatgan.plots`)."""
+        return evaluation_figures(self)
 
     def save(self, directory) -> Path:
         """Write ``evaluation.json``, ``evaluation.txt`` (the table) and the figures as PNG.
@@ -585,8 +587,8 @@ class EvaluationReport:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "evaluation.json").write_text(self.to_json() + "\n")
-        (directory / "evaluation.txt").write_text(self.table() + "\n")
+        write_text_atomic(directory / "evaluation.json", self.to_json() + "\n")
+        write_text_atomic(directory / "evaluation.txt", self.table() + "\n")
         for stem, fig in self.figures().items():
             fig.savefig(directory / f"{stem}.png", dpi=100)
         return directory
@@ -638,9 +640,7 @@ def evaluate(generated, reference, *, sample_rate: int = 14700, seed: int = 0, n
     then computed with covariances shrunk towards ``tr(S)/200 * I`` (weight 1e-2) for every set,
     which biases it upward; ``fad_method`` and ``warnings`` say so.
     """
-    from tqdm.auto import tqdm
-
-    from beatgan import musicnn
+    from beatgan import musicnn  # here: TensorFlow only for the embedding; the training callback needs none
 
     _check_options(sample_rate, seed, n_bins)
     gen = _check_set("generated", generated)
@@ -748,81 +748,3 @@ def evaluate(generated, reference, *, sample_rate: int = 14700, seed: int = 0, n
         examples={"generated": mels["generated"][:shown], "real": mels["real"][:shown]},
         embedding=EMBEDDING, fad_method=fad_method, warnings=notes, n_loops=n, n_reference=len(a),
         seed=int(seed), sample_rate=int(sample_rate), tempo_range=tuple(round(x, 2) for x in tempo_range))
-
-
-# --------------------------------------------------------------------------- figures
-
-def metrics_figure(report: EvaluationReport):
-    """One bar panel per metric: generated beside the real, collapsed and noise anchors.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.figure import Figure
-
-    names = list(METRICS)
-    cols = 4
-    rows = math.ceil(len(names) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
-    colours = ("tab:blue", "tab:green", "tab:red", "tab:gray")
-    for i, name in enumerate(names):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.bar(range(len(SETS)), [report.metrics[s][name] for s in SETS], color=colours)
-        ax.set_xticks(range(len(SETS)), SETS, fontsize=7)
-        ax.set_title(f"{name} ({METRICS[name][0]})", fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-    return fig
-
-
-def ndb_figure(report: EvaluationReport):
-    """Share of loops per k-means bin (bins ordered by reference share), reference vs each set."""
-    from matplotlib.figure import Figure
-
-    ref = report.ndb_counts["reference"] / report.ndb_counts["reference"].sum()
-    order = np.argsort(-ref)
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
-    for i, s in enumerate(SETS):
-        ax = fig.add_subplot(1, len(SETS), i + 1)
-        counts = report.ndb_counts[s]
-        ax.bar(np.arange(len(ref)) - 0.2, ref[order], 0.4, label="reference", color="tab:green")
-        ax.bar(np.arange(len(ref)) + 0.2, (counts / counts.sum())[order], 0.4, label=s, color="tab:blue")
-        ax.set_title(f"{s}: NDB/K {report.metrics[s]['ndb_k']:.2f}", fontsize=9)
-        ax.set_xlabel("bin", fontsize=8)
-        ax.legend(fontsize=7)
-    return fig
-
-
-def pairwise_figure(report: EvaluationReport):
-    """Histograms of the pairwise log-mel distances (dB) within the generated and real sets."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.4), layout="constrained")
-    ax = fig.add_subplot()
-    values = [report.pairwise[k] for k in ("generated", "real")]
-    hi = max(float(np.max(v)) if len(v) else 1.0 for v in values)
-    bins = np.linspace(0, hi, 40)
-    for k, v in zip(("generated", "real"), values):
-        ax.hist(v, bins=bins, alpha=0.6, density=True, label=k)
-    ax.set_xlabel("pairwise RMS log-mel distance (dB)")
-    ax.set_ylabel("density")
-    ax.legend()
-    return fig
-
-
-def spectrogram_grid_figure(report: EvaluationReport):
-    """Log-mel spectrograms (dB) of a few generated (left) and real (right) loops."""
-    from matplotlib.figure import Figure
-
-    gen, real = report.examples["generated"], report.examples["real"]
-    rows = max(len(gen), len(real), 1)
-    fig = Figure(figsize=(8, 1.8 * rows), layout="constrained")
-    for col, (label, mels) in enumerate((("generated", gen), ("real", real))):
-        for row, mel in enumerate(mels):
-            ax = fig.add_subplot(rows, 2, 2 * row + col + 1)
-            ax.imshow(mel, origin="lower", aspect="auto", vmin=-60, vmax=0, cmap="magma")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(label)
-    return fig

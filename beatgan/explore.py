@@ -1,7 +1,7 @@
 """Explore a generator's latent space: variations, morphs and latent recovery.
 
 Every function takes generator weights as a weights directory (``config.json`` and
-``generator.npz``, as :func:`beatgan.weights.export_generator` writes them) or a built
+``generator.npz``, as :func:`beatgan.checkpoint.export_generator` writes them) or a built
 generator ``keras.Model`` (B, latent_dim) -> (B, slice_len, channels), and runs on the
 TensorFlow and JAX backends.
 
@@ -35,15 +35,18 @@ import re
 import warnings
 from pathlib import Path
 
+import librosa
 import numpy as np
+from tqdm.auto import tqdm
 
-from beatgan import audio_io
+from beatgan.audio import loop_frames, read_head
+from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
+from beatgan.checkpoint import load_generator
 from beatgan.config import ModelConfig
-from beatgan.data import SOXR_QUALITY, _to_slice  # the training data's own slicing
+from beatgan.data import SOXR_QUALITY, to_slice  # the training data's own slicing
 from beatgan.errors import AudioError, ConfigError
-from beatgan.generate import LOOP_RATE, check_tempo, loop_frames, make_loop, sample_latents
-from beatgan.similarity import logmel_features, similarity_score  # becomes beatgan.novelty
-from beatgan.weights import load_generator  # becomes beatgan.checkpoint
+from beatgan.generate import LOOP_RATE, check_tempo, make_loop, sample_latents
+from beatgan.novelty import logmel_features, similarity_score
 
 __all__ = [
     "MODES", "Variations", "Recovery", "RecoveryReport", "load_latent", "check_latent", "reflect",
@@ -253,8 +256,6 @@ def render(weights, latents) -> np.ndarray:
 
 
 def _render(generator, latents: np.ndarray) -> np.ndarray:
-    from keras import ops
-
     return np.stack([
         np.asarray(ops.convert_to_numpy(generator(latents[i : i + 1], training=False))[0], dtype=np.float32)
         for i in range(len(latents))
@@ -481,7 +482,7 @@ def morph_loop(weights, z_a, z_b, steps: int, *, bpm: float, mode: str = "slerp"
 def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_rate: int | None = None):
     """Read or take one loop and make it a training-shaped example, saying what changed.
 
-    Files are decoded as the training data is (:func:`beatgan.audio_io.read_head`) and go
+    Files are decoded as the training data is (:func:`beatgan.audio.read_head`) and go
     through the same mixing, anti-aliased resampling (soxr), cutting to the first
     ``slice_len`` samples and zero-padding.
 
@@ -515,7 +516,7 @@ def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_ra
         if not Path(loop).is_file():
             raise AudioError(f"loop {name!r} does not exist or is not a file")
         try:
-            rate, data = audio_io.read_head(loop, sample_rate=sample_rate, slice_len=slice_len, resample="polyphase")
+            rate, data = read_head(loop, sample_rate=sample_rate, slice_len=slice_len, resample="polyphase")
         except (OSError, RuntimeError, ValueError, EOFError) as error:  # wavfile24, libsndfile
             raise AudioError(f"cannot read loop {name!r}: {error}") from None
     else:
@@ -530,7 +531,7 @@ def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_ra
     if data.ndim != 2 or data.shape[0] == 0:
         raise AudioError(f"{name} holds no audio frames (shape {data.shape})")
     try:
-        audio = _to_slice(data, rate, name, settings)
+        audio = to_slice(data, rate, name, settings)
     except AudioError as error:
         raise AudioError(f"{name}: {error}") from None
     notes = []
@@ -562,7 +563,7 @@ class Recovery:
         float32, shape (slice_len, channels): the loop as recovered (resampled and sliced).
     distance_db : float
         RMS difference of the log-mel spectrograms of ``target`` and ``audio`` in dB, as
-        :func:`beatgan.similarity.logmel_nearest` measures (0 for a copy; unrelated loops of
+        :func:`beatgan.novelty.logmel_nearest` measures (0 for a copy; unrelated loops of
         the shipped model are 7-10 dB apart).
     score : float
         BeatGAN's similarity score ``similarity_score(target, audio)`` (<= 0.1: almost the
@@ -602,15 +603,11 @@ class Recovery:
 
 
 def _mel_matrix(sample_rate: int) -> np.ndarray:
-    import librosa
-
     return librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=N_MELS).T.astype(np.float32)  # (bins, n_mels)
 
 
 def _logmel_ops(audio, mel_matrix):
     """Differentiable log-mel in dB of float (B, L, C) -> (B, frames, n_mels), as logmel_features."""
-    from keras import ops
-
     mono = ops.mean(audio, axis=-1)  # (B, L)
     padded = ops.pad(mono, [[0, 0], [N_FFT // 2, N_FFT // 2]])  # librosa's center=True, zero padding
     real, imag = ops.stft(padded, N_FFT, HOP, N_FFT, window="hann", center=False)  # (B, frames, bins)
@@ -620,8 +617,6 @@ def _logmel_ops(audio, mel_matrix):
 
 def _losses(output, target_db, target_wave, inverse_energy, mel_matrix):
     """Per-example loss (B,): log-mel MSE in (10 dB)^2 plus the relative waveform error."""
-    from keras import ops
-
     spectral = ops.mean(ops.square((_logmel_ops(output, mel_matrix) - target_db) * 0.1), axis=(1, 2))
     waveform = ops.sum(ops.square(output - target_wave), axis=(1, 2)) * inverse_energy
     return spectral + WAVEFORM_WEIGHT * waveform
@@ -629,8 +624,6 @@ def _losses(output, target_db, target_wave, inverse_energy, mel_matrix):
 
 def _adam(z, grad, m, v, t, learning_rate):
     """One projected Adam step on z (beta 0.9 / 0.999), clipped back into [-1, 1]."""
-    from keras import ops
-
     m = 0.9 * m + 0.1 * grad
     v = 0.999 * v + 0.001 * ops.square(grad)
     m_hat = m / (1.0 - ops.power(0.9, t))
@@ -641,11 +634,9 @@ def _adam(z, grad, m, v, t, learning_rate):
 
 def _step_function(generator, mel_matrix):
     """A compiled ``step(z, m, v, t, lr, target_db, target_wave, inverse_energy) -> (z, m, v, loss)``."""
-    import keras
-
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # here: only the TensorFlow backend needs it
 
         @tf.function(jit_compile=True, reduce_retracing=True)
         def step(z, m, v, t, lr, target_db, target_wave, inverse_energy):
@@ -658,7 +649,7 @@ def _step_function(generator, mel_matrix):
 
         return step
     if backend == "jax":
-        import jax
+        import jax  # here: only the JAX backend needs it
 
         trainable = [w.value for w in generator.trainable_variables]
         frozen = [w.value for w in generator.non_trainable_variables]
@@ -685,8 +676,6 @@ def _step_function(generator, mel_matrix):
 
 def _optimise(model: _Model, step, targets: np.ndarray, *, steps: int, restarts: int, rng, learning_rate: float):
     """Best latent of every restart for every target: (K, restarts, latent_dim)."""
-    from keras import ops
-
     k = len(targets)
     rows = k * restarts
     mel_matrix = _mel_matrix(model.sample_rate)
@@ -747,7 +736,7 @@ def recover(weights, audio, *, steps: int = DEFAULT_STEPS, restarts: int = DEFAU
     Projected gradient descent (Adam, learning rate decayed by a cosine to a tenth) on ``z``
     through the generator, ``z`` clipped back into the prior's support [-1, 1] after every
     step. The loss is the mean squared difference of log-mel spectrograms (in units of 10 dB,
-    the same 1024-point STFT, 256 hop and 64 mels as :func:`beatgan.similarity.logmel_features`)
+    the same 1024-point STFT, 256 hop and 64 mels as :func:`beatgan.novelty.logmel_features`)
     plus the waveform error relative to the loop's energy (BeatGAN's similarity score): the
     spectrogram finds the right sounds, the waveform aligns their phase. ``restarts`` random
     starts run as one batch; each keeps the latent of its lowest loss, and the restart whose
@@ -832,8 +821,6 @@ def recover_many(weights, loops, *, steps: int = DEFAULT_STEPS, restarts: int = 
     ConfigError
         As :func:`recover`.
     """
-    from tqdm.auto import tqdm
-
     steps, restarts, seed, learning_rate = _check_search(steps, restarts, seed, learning_rate)
     model = _model(weights)
     targets = np.asarray(loops)

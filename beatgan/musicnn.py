@@ -26,9 +26,14 @@ import importlib.util
 import threading
 from pathlib import Path
 
+import librosa
 import numpy as np
+import soxr
 
+from beatgan.backend import quiet_import
 from beatgan.errors import AudioError, ConfigError
+
+tf = quiet_import("tensorflow")  # the embedding runs on TensorFlow whatever the Keras backend
 
 __all__ = ["SAMPLE_RATE", "N_FFT", "HOP", "N_MELS", "EMBEDDING_DIM", "EMBEDDING_NAME",
            "checkpoint_folder", "log_mel", "MusicnnEmbedder", "embedder", "embed"]
@@ -87,8 +92,6 @@ def log_mel(audio, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     numpy.ndarray
         float32, shape (N, frames, 96), frames = 1 + samples // 256, values >= 0.
     """
-    import librosa
-
     if sample_rate != SAMPLE_RATE:
         raise ConfigError(f"sample_rate={sample_rate} must be {SAMPLE_RATE} (musicnn's rate); resample first")
     audio = np.asarray(audio, dtype=np.float32)
@@ -114,8 +117,6 @@ class MusicnnEmbedder:
     """
 
     def __init__(self, folder=None):
-        import tensorflow as tf
-
         folder = checkpoint_folder() if folder is None else Path(folder)
         reader = tf.compat.v1.train.NewCheckpointReader(str(folder) + "/")
         self._w = {name: tf.constant(reader.get_tensor(name))
@@ -128,30 +129,22 @@ class MusicnnEmbedder:
                                     autograph=False, reduce_retracing=True)
 
     def _bn(self, x, k: int):
-        import tensorflow as tf
-
         name = "batch_normalization" + (f"_{k}" if k else "")
         w = self._w
         scale = w[f"{name}/gamma"] * tf.math.rsqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
         return (x - w[f"{name}/moving_mean"]) * scale + w[f"{name}/beta"]
 
     def _conv2d(self, x, k: int, padding: str):
-        import tensorflow as tf
-
         name = "conv2d" + (f"_{k}" if k else "")
         y = tf.nn.conv2d(x, self._w[f"{name}/kernel"], strides=1, padding=padding)
         return tf.nn.relu(y + self._w[f"{name}/bias"])
 
     def _conv1d(self, x, k: int):
-        import tensorflow as tf
-
         x = tf.pad(x, [[0, 0], [3, 3], [0, 0]])  # 'same' in time, as models.py pads by hand
         y = tf.nn.conv1d(x, self._w[f"conv2d_{k}/kernel1d"], stride=1, padding="VALID")
         return tf.nn.relu(y + self._w[f"conv2d_{k}/bias"])
 
     def _graph(self, x):
-        import tensorflow as tf
-
         x = self._bn(x[..., None], 0)  # (B, T, 96, 1), one scalar normalisation
         # front-end: timbral (7 x 38 and 7 x 67 kernels) and temporal (128/64/32 x 1) blocks,
         # each max-pooled over frequency
@@ -215,8 +208,6 @@ class MusicnnEmbedder:
 
 def to_16k_mono(audio, sample_rate: int) -> np.ndarray:
     """Average channels and resample to 16 kHz (soxr 'HQ'); float32, shape (N, samples')."""
-    import soxr
-
     audio = np.asarray(audio, dtype=np.float32)
     mono = audio.mean(axis=2) if audio.ndim == 3 else audio  # (N, samples)
     if sample_rate == SAMPLE_RATE:

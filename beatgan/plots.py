@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from typing import Sequence
 
 import librosa
@@ -186,4 +187,119 @@ def closest_pairs_figure(report, generated, training, *, n: int = 4):
         ax.set_title(f"score {pair['score']:.4g}", fontsize=9)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1].set_xlabel("time (s)")
+    return fig
+
+
+# ---------------------------------------------------------------- evaluation (beatgan.evaluate)
+
+def metrics_figure(report):
+    """One bar panel per metric: generated beside the real, collapsed and noise anchors.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names = list(report.metrics["generated"])
+    cols = 4
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
+    colours = ("tab:blue", "tab:green", "tab:red", "tab:gray")
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.bar(range(len(report.sets)), [report.metrics[s][name] for s in report.sets], color=colours)
+        ax.set_xticks(range(len(report.sets)), report.sets, fontsize=7)
+        ax.set_title(f"{name} ({report.direction(name)})", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def ndb_figure(report):
+    """Share of loops per k-means bin (bins ordered by reference share), reference vs each set."""
+    ref = report.ndb_counts["reference"] / report.ndb_counts["reference"].sum()
+    order = np.argsort(-ref)
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    for i, s in enumerate(report.sets):
+        ax = fig.add_subplot(1, len(report.sets), i + 1)
+        counts = report.ndb_counts[s]
+        ax.bar(np.arange(len(ref)) - 0.2, ref[order], 0.4, label="reference", color="tab:green")
+        ax.bar(np.arange(len(ref)) + 0.2, (counts / counts.sum())[order], 0.4, label=s, color="tab:blue")
+        ax.set_title(f"{s}: NDB/K {report.metrics[s]['ndb_k']:.2f}", fontsize=9)
+        ax.set_xlabel("bin", fontsize=8)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def pairwise_figure(report):
+    """Histograms of the pairwise log-mel distances (dB) within the generated and real sets."""
+    fig = Figure(figsize=(6, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    values = [report.pairwise[k] for k in ("generated", "real")]
+    hi = max(float(np.max(v)) if len(v) else 1.0 for v in values)
+    bins = np.linspace(0, hi, 40)
+    for k, v in zip(("generated", "real"), values):
+        ax.hist(v, bins=bins, alpha=0.6, density=True, label=k)
+    ax.set_xlabel("pairwise RMS log-mel distance (dB)")
+    ax.set_ylabel("density")
+    ax.legend()
+    return fig
+
+
+def spectrogram_grid_figure(report):
+    """Log-mel spectrograms (dB) of a few generated (left) and real (right) loops."""
+    gen, real = report.examples["generated"], report.examples["real"]
+    rows = max(len(gen), len(real), 1)
+    fig = Figure(figsize=(8, 1.8 * rows), layout="constrained")
+    for col, (label, mels) in enumerate((("generated", gen), ("real", real))):
+        for row, mel in enumerate(mels):
+            ax = fig.add_subplot(rows, 2, 2 * row + col + 1)
+            ax.imshow(mel, origin="lower", aspect="auto", vmin=-60, vmax=0, cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label)
+    return fig
+
+
+def evaluation_figures(report) -> dict:
+    """Every figure of an :class:`~beatgan.evaluate.EvaluationReport`, by file stem."""
+    return {"metrics": metrics_figure(report), "ndb_bins": ndb_figure(report),
+            "pairwise_distances": pairwise_figure(report), "spectrograms": spectrogram_grid_figure(report)}
+
+
+# ---------------------------------------------------------------- latent recovery (beatgan.recovery_report)
+
+def recovery_figure(report: RecoveryReport):
+    """Box plots and histograms of the training and held-out recovery distances.
+
+    Built on :class:`matplotlib.figure.Figure` directly (no pyplot, no display needed; saving
+    a PNG uses Agg).
+
+    Parameters
+    ----------
+    report : RecoveryReport
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: box plots with every loop as a dot; right: overlaid histograms; distances in dB,
+        lower = reconstructed more closely. The title gives the verdict and the p-value.
+    """
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    data = [report.training_db, report.heldout_db]
+    labels = ["training", "held-out"]
+    left.boxplot(data, showfliers=False)  # vertical: matplotlib 3.8-3.12 agree on the default
+    left.set_xticks([1, 2], labels)
+    jitter = np.random.default_rng(0)
+    for row, values in enumerate(data, start=1):
+        left.plot(row + jitter.uniform(-0.12, 0.12, len(values)), values, "o", alpha=0.6, markersize=4)
+    left.set_ylabel("log-mel distance of the best\nreconstruction (dB), lower = closer")
+    edges = np.histogram_bin_edges(np.concatenate(data), bins=20)
+    for values, label, colour in zip(data, labels, ("tab:blue", "tab:orange")):
+        right.hist(values, bins=edges, alpha=0.6, label=f"{label} (median {np.median(values):.2f} dB)", color=colour)
+    right.set_xlabel("log-mel distance (dB)")
+    right.set_ylabel("loops")
+    right.legend(fontsize="small")
+    fig.suptitle(f"{report.verdict}: one-sided Mann-Whitney p={report.p_value:.3g}, "
+                 f"effect {report.effect:+.2f}, gap {report.gap_db:+.2f} dB", fontsize="medium")
     return fig

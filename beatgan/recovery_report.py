@@ -4,7 +4,7 @@ A generator that memorised its training set has latents that reproduce those loo
 :func:`beatgan.explore.recover` gets closer to a training loop than to a held-out loop of the
 same kind. :func:`recovery_report` recovers a seeded sample of each set and compares the two
 distributions of log-mel distances with a one-sided Mann-Whitney U test;
-:func:`recovery_figure` draws them. This complements :mod:`beatgan.similarity`, which asks
+:func:`beatgan.plots.recovery_figure` draws them. This complements :mod:`beatgan.novelty`, which asks
 whether *generated* loops copy training loops: recovery asks whether training loops can be
 *made* at all, including by latents that sampling rarely visits.
 """
@@ -16,13 +16,15 @@ import os
 
 import numpy as np
 
+from scipy.stats import mannwhitneyu
+
+from beatgan.checkpoint import load_generator
 from beatgan.config import ModelConfig
 from beatgan.data import load_loops
 from beatgan.errors import AudioError, ConfigError
 from beatgan.explore import DEFAULT_LEARNING_RATE, DEFAULT_RESTARTS, DEFAULT_STEPS, recover_many
-from beatgan.weights import load_generator  # becomes beatgan.checkpoint
 
-__all__ = ["VERDICTS", "RecoveryReport", "recovery_report", "recovery_figure"]
+__all__ = ["VERDICTS", "RecoveryReport", "recovery_report"]
 
 
 def _positive_count(name: str, value, minimum: int) -> int:
@@ -193,8 +195,6 @@ def recovery_report(weights, training, heldout, *, n: int = 20, steps: int = DEF
     DatasetError
         A folder with no usable loops.
     """
-    from scipy.stats import mannwhitneyu
-
     n = _positive_count("n", n, 2)
     steps = _positive_count("steps", steps, 1)  # checked before any loading; recover_many checks the rest
     restarts = _positive_count("restarts", restarts, 1)
@@ -228,42 +228,3 @@ def recovery_report(weights, training, heldout, *, n: int = 20, steps: int = DEF
         u=u, p_value=p_value, effect=float(effect), gap_db=float(np.median(held_db) - np.median(train_db)),
         alpha=float(alpha), min_effect=float(min_effect), verdict=verdict, steps=steps, restarts=restarts, seed=seed,
     )
-
-
-def recovery_figure(report: RecoveryReport):
-    """Box plots and histograms of the training and held-out recovery distances.
-
-    Built on :class:`matplotlib.figure.Figure` directly (no pyplot, no display needed; saving
-    a PNG uses Agg).
-
-    Parameters
-    ----------
-    report : RecoveryReport
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Left: box plots with every loop as a dot; right: overlaid histograms; distances in dB,
-        lower = reconstructed more closely. The title gives the verdict and the p-value.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    data = [report.training_db, report.heldout_db]
-    labels = ["training", "held-out"]
-    left.boxplot(data, showfliers=False)  # vertical: matplotlib 3.8-3.12 agree on the default
-    left.set_xticks([1, 2], labels)
-    jitter = np.random.default_rng(0)
-    for row, values in enumerate(data, start=1):
-        left.plot(row + jitter.uniform(-0.12, 0.12, len(values)), values, "o", alpha=0.6, markersize=4)
-    left.set_ylabel("log-mel distance of the best\nreconstruction (dB), lower = closer")
-    edges = np.histogram_bin_edges(np.concatenate(data), bins=20)
-    for values, label, colour in zip(data, labels, ("tab:blue", "tab:orange")):
-        right.hist(values, bins=edges, alpha=0.6, label=f"{label} (median {np.median(values):.2f} dB)", color=colour)
-    right.set_xlabel("log-mel distance (dB)")
-    right.set_ylabel("loops")
-    right.legend(fontsize="small")
-    fig.suptitle(f"{report.verdict}: one-sided Mann-Whitney p={report.p_value:.3g}, "
-                 f"effect {report.effect:+.2f}, gap {report.gap_db:+.2f} dB", fontsize="medium")
-    return fig

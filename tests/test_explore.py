@@ -19,7 +19,8 @@ import pytest
 
 import wavfile24
 from beatgan import explore
-from beatgan.recovery_report import recovery_figure, recovery_report
+from beatgan.plots import recovery_figure
+from beatgan.recovery_report import recovery_report
 from beatgan.errors import AudioError, ConfigError
 from beatgan.generate import loop_frames, make_loop, sample_latents
 
@@ -45,7 +46,7 @@ def tiny():
 def tiny_dir(tmp_path_factory):
     """A stereo width-2 generator exported as a weights directory."""
     from beatgan.config import ModelConfig
-    from beatgan.weights import export_generator
+    from beatgan.checkpoint import export_generator
 
     generator = _worker_module().tiny_generator(channels=2, seed=1)
     directory = tmp_path_factory.mktemp("weights")
