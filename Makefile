@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# musicnn carries the pretrained FAD embedding; its metadata pins numpy<1.17, so no dependencies
+	$(PY) -m pip install --quiet --no-deps 'musicnn==0.1.0'
 	@touch $@
 
 system-deps:

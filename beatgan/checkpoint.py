@@ -457,3 +457,34 @@ def load_generator(directory: str | os.PathLike):
                  against=CONFIG_FILE, needed_by="the config")
     generator.set_weights([arrays[v.path].astype("float32") for v in generator.weights])
     return generator, config
+
+
+def load_checkpoint_generator(path: str | os.PathLike, config: ModelConfig):
+    """Rebuild the generator saved in a training checkpoint (for evaluating a run's steps).
+
+    Parameters
+    ----------
+    path : path-like
+        A checkpoint folder written by :func:`save_checkpoint`.
+    config : ModelConfig
+        The run's model config (its ``config.json``).
+
+    Returns
+    -------
+    keras.Model
+        float32 (B, latent_dim) -> (B, slice_len, channels), the checkpoint's generator weights.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint is unreadable or its generator does not match ``config``.
+    """
+    arrays, _ = read_checkpoint(path)
+    generator = build_generator(config)
+    keys = {f"generator/{layer.name}/{v.name}": v for layer in generator.layers for v in layer.variables}
+    stored = {key: arrays[key] for key in arrays if key.startswith("generator/")}
+    check_arrays(stored, {key: tuple(v.shape) for key, v in keys.items()}, Path(path) / VARIABLES_FILE,
+                 against="the run's model config", needed_by="the config")
+    for key, variable in keys.items():
+        variable.assign(stored[key].astype("float32"))
+    return generator

@@ -25,7 +25,11 @@ import warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import numpy as np
+
+import wavfile24
 from beatgan import __version__
+from beatgan.atomic import write_json_atomic, write_text_atomic
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
@@ -215,6 +219,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-every", type=int, default=100, metavar="STEPS",
                         help="generator steps between lines of metrics.jsonl and progress lines (default 100)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
+    parser.add_argument("--eval-every", type=int, default=500, metavar="STEPS",
+                        help="generator steps between cheap evaluations of a fixed latent batch (diversity, NDB/K, "
+                             "noise floor) logged to metrics.jsonl and TensorBoard; 0 turns them off (default 500)")
     parser.add_argument("--devices", type=int, default=1, metavar="N",
                         help="data-parallel devices (GPUs, else host CPUs); --batch-size is the global batch "
                              "and must be a multiple of N; may change when resuming (default 1)")
@@ -245,6 +252,7 @@ def _train(args: argparse.Namespace) -> int:
         os.path.expanduser(data), args.run_dir, model_config=model_config, train_config=train_config,
         backend=args.backend, progress=not args.quiet, log_every=args.log_every,
         tensorboard=not args.no_tensorboard, devices=args.devices, steps_per_execution=args.steps_per_execution,
+        eval_every=args.eval_every,
     )
     if not args.quiet and result.stopped_by is None:
         print(f"done: step {result.step}; generator weights in {result.weights_dir}")
@@ -379,6 +387,13 @@ def _similarity_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="similarity_report", metavar="DIR",
                         help="report folder (default: similarity_report)")
     parser.add_argument("--no-logmel", dest="logmel", action="store_false", help="skip the log-mel distance")
+    parser.add_argument("--recovery", type=int, default=0, metavar="N",
+                        help="also recover N training and N held-out loops through the generator (--weights) "
+                             "and compare the distances (latent recovery, Webster et al. 2019; default: 0, off)")
+    parser.add_argument("--heldout", metavar="FOLDER",
+                        help="held-out loops for --recovery (default: a fresh render of the open corpus with "
+                             "another seed)")
+    parser.add_argument("--recovery-steps", type=int, default=200, help="gradient steps per recovery (default: 200)")
 
 
 def _similarity(args: argparse.Namespace) -> int:
@@ -393,7 +408,38 @@ def _similarity(args: argparse.Namespace) -> int:
     paths = save_report(report, args.output, generated=generated, training=training)
     print(report.to_text())
     print(f"wrote {', '.join(str(p) for p in paths.values() if p is not None)}")
+    if args.recovery:
+        _similarity_recovery(args, training, rate)
     return 0
+
+
+def _similarity_recovery(args: argparse.Namespace, training, rate: int) -> None:
+    """The latent-recovery report of ``similarity --recovery N``: training against held-out loops."""
+    import tempfile  # here: fast --help
+
+    from beatgan.plots import recovery_figure  # here: fast --help
+    from beatgan.recovery_report import recovery_report  # here: after the backend is chosen
+
+    if args.weights is None:
+        raise ConfigError("--recovery needs --weights: it recovers loops through the generator")
+    check_positive_int("recovery", args.recovery)
+    with tempfile.TemporaryDirectory() as scratch:
+        heldout = args.heldout
+        if heldout is None:
+            from beatgan.corpus import render_corpus  # here: fast --help
+
+            heldout = Path(scratch) / "heldout"
+            render_corpus(heldout, count=args.recovery, seed=args.seed + 1000, progress=False)
+            print(f"held-out loops: {args.recovery} loops of a fresh render of the open corpus (seed "
+                  f"{args.seed + 1000}), which the model never saw", file=sys.stderr)
+        report = recovery_report(args.weights, training, heldout, n=args.recovery, steps=args.recovery_steps,
+                                 seed=args.seed, progress=not args.quiet)
+    output = Path(args.output)
+    write_text_atomic(output / "recovery.txt", report.text() + "\n")
+    write_json_atomic(output / "recovery.json", report.to_dict())
+    recovery_figure(report).savefig(output / "recovery.png", dpi=100)
+    print(report.text())
+    print(f"wrote {output}/recovery.txt, recovery.json, recovery.png")
 
 
 def _examples_options(parser: argparse.ArgumentParser) -> None:
@@ -423,6 +469,220 @@ def _similarity_examples(args: argparse.Namespace) -> int:
     for folder, record in zip(folders, summary["examples"]):
         best = record["nearest"][0]
         print(f"{folder}: {record['generated']} <- {best['training']} score {best['score']:.4g}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+def _evaluate_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="DIR", help="weights directory: generate -n loops from it")
+    source.add_argument("--generated", metavar="FOLDER",
+                        help="any folder of WAVs (another model's output, a pack): resampled and sliced as training data")
+    source.add_argument("--run-dir", metavar="RUN", help="a training run: evaluate every kept checkpoint")
+    parser.add_argument("--reference", required=True, metavar="FOLDER_OR_NPZ",
+                        help="the real loops: a folder of loops or a dataset .npz")
+    parser.add_argument("-n", "--count", type=int, default=500, help="loops to generate (default: 500)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents, the split and k-means (default: 0)")
+    parser.add_argument("-o", "--output", default="evaluation", metavar="DIR", help="report folder (default: evaluation)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _reference_set(path: str, fmt: tuple[int, int, int], progress: bool):
+    rate, slice_len, channels = fmt
+    loops = _load_set(path, sample_rate=rate, slice_len=slice_len, channels=channels, cache=True,
+                      progress=progress, label="reference")
+    if (loops.sample_rate, loops.slice_len) != (rate, slice_len):
+        raise AudioError(f"reference {path} holds {loops.slice_len} samples at {loops.sample_rate} Hz; "
+                         f"the loops evaluated are {slice_len} at {rate} Hz: give a folder, which is resampled")
+    return loops
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Evaluate generated loops (or every checkpoint of a run) against the reference; write the report."""
+    from beatgan.evaluate import evaluate  # here: fast --help
+
+    progress = not args.quiet
+    output = Path(args.output)
+    check_positive_int("count", args.count)
+    if args.generated is not None:
+        fmt = (_DEFAULT.sample_rate, _DEFAULT.slice_len, _DEFAULT.channels)
+        reference = _reference_set(args.reference, fmt, progress)
+        loops = _load_set(args.generated, sample_rate=fmt[0], slice_len=fmt[1], channels=fmt[2], cache=False,
+                          progress=progress, label="generated folder")
+        print(f"note: {len(loops)} loops of {args.generated} resampled to {fmt[0]} Hz and sliced to {fmt[1]} "
+              "samples, as training data is", file=sys.stderr)
+        report = evaluate(loops.audio, reference.audio, sample_rate=fmt[0], seed=args.seed, progress=progress)
+        report.save(output)
+        print(report.table())
+        print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
+        return 0
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.generate import generate
+
+    if args.weights is not None:
+        generator, config = load_generator(args.weights)
+        fmt = (config.sample_rate, config.slice_len, config.channels)
+        reference = _reference_set(args.reference, fmt, progress)
+        audio = generate(generator, args.count, seed=args.seed)
+        report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=args.seed, progress=progress)
+        report.save(output)
+        print(report.table())
+        print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
+        return 0
+    return _evaluate_run(args, output, progress)
+
+
+def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int:
+    """Evaluate every kept checkpoint of ``args.run_dir``; write a table and a figure of the metrics over steps."""
+    from beatgan.checkpoint import (  # here: after the backend is chosen
+        CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, load_checkpoint_generator,
+    )
+    from beatgan.evaluate import METRICS, evaluate  # here: fast --help
+    from beatgan.generate import generate  # here: after the backend is chosen
+    from beatgan.plots import metrics_over_steps_figure  # here: fast --help
+    from beatgan.run import read_run_config  # here: after the backend is chosen
+
+    stored = read_run_config(args.run_dir)
+    if stored is None:
+        raise DatasetError(f"run directory {args.run_dir} holds no run (no config.json)")
+    config = stored["model"]
+    checkpoints = list_checkpoints(Path(args.run_dir) / CHECKPOINTS_DIR)
+    if not checkpoints:
+        raise DatasetError(f"run directory {args.run_dir} holds no checkpoint to evaluate")
+    fmt = (config.sample_rate, config.slice_len, config.channels)
+    reference = _reference_set(args.reference, fmt, progress)
+    rows = []
+    for path in checkpoints:
+        step = checkpoint_step(path)
+        generator = load_checkpoint_generator(path, config)
+        audio = generate(generator, args.count, seed=args.seed)
+        report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=args.seed, progress=progress)
+        report.save(output / f"step_{step:06d}")
+        rows.append({"step": step, **report.metrics["generated"]})
+        print(f"step {step}: " + ", ".join(f"{k} {report.metrics['generated'][k]:.4g}"
+                                           for k in ("fad", "ndb_k", "diversity", "noise_floor_db")
+                                           if k in report.metrics["generated"]))
+    names = list(METRICS)
+    lines = [" | ".join(["step", *names])] + [" | ".join([str(r["step"]), *(f"{r[n]:.4g}" for n in names)]) for r in rows]
+    write_text_atomic(output / "steps.txt", "\n".join(lines) + "\n")
+    write_json_atomic(output / "steps.json", {"run_dir": str(args.run_dir), "reference": str(args.reference),
+                                              "count": args.count, "seed": args.seed, "steps": rows})
+    metrics_over_steps_figure(rows, {n: METRICS[n][0] for n in names}).savefig(output / "steps.png", dpi=100)
+    print("\n".join(lines))
+    print(f"wrote {output}/steps.txt, steps.json, steps.png and one report per step")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- play
+
+
+def _latent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", required=True, metavar="DIR", help="weights directory")
+    parser.add_argument("-o", "--output", required=True, metavar="FOLDER", help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no backend line")
+
+
+def _variations_options(parser: argparse.ArgumentParser) -> None:
+    _latent_options(parser)
+    parser.add_argument("--seed", default="0", metavar="LATENT",
+                        help="the source loop: SEED (loop 0 of that seed), INDEX@SEED (loop INDEX of "
+                             "`generate --seed SEED`), or a latent .npy file (default: 0)")
+    parser.add_argument("-n", "--count", type=int, default=8, help="variations (default: 8)")
+    parser.add_argument("--spread", type=float, default=0.1, help="noise scale around the latent, >= 0 (default: 0.1)")
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the variations' noise (default: 0)")
+
+
+def _variations(args: argparse.Namespace) -> int:
+    """Write loops near one latent, and their latents as .npy."""
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.explore import load_latent, variations
+    from beatgan.generate import write_clips
+
+    generator, config = load_generator(args.weights)
+    z = load_latent(args.seed, config.latent_dim)
+    result = variations(generator, z, args.count, spread=args.spread, seed=args.noise_seed)
+    paths = write_clips(result.audio, args.output, sample_rate=config.sample_rate, prefix="variation",
+                        progress=not args.quiet)
+    _save_latents(Path(args.output), [p.stem for p in paths], result.latents)
+    print(f"wrote {len(paths)} variations of {args.seed} (spread {args.spread:g}) and their latents to {args.output}")
+    return 0
+
+
+def _save_latents(folder: Path, stems, latents) -> None:
+    for stem, z in zip(stems, latents):
+        with open(folder / f"{stem}.npy", "wb") as handle:
+            np.save(handle, np.asarray(z, dtype=np.float32))
+
+
+def _morph_options(parser: argparse.ArgumentParser) -> None:
+    _latent_options(parser)
+    parser.add_argument("--from", dest="source", required=True, metavar="LATENT",
+                        help="start: SEED, INDEX@SEED or a latent .npy file")
+    parser.add_argument("--to", dest="target", required=True, metavar="LATENT", help="end, as --from")
+    parser.add_argument("--steps", type=int, default=8, help="loops from start to end, >= 2 (default: 8)")
+    parser.add_argument("--mode", choices=("slerp", "linear"), default="slerp",
+                        help="spherical or linear interpolation (default: slerp)")
+    parser.add_argument("--format", choices=("raw", "loop"), default="raw",
+                        help="raw: one clip per step; loop: one continuous loop, one bar per step (default: raw)")
+    parser.add_argument("--bpm", type=float, default=124.0, help="tempo of --format loop (default: 124)")
+
+
+def _morph(args: argparse.Namespace) -> int:
+    """Write a morph between two latents: clips, or one DAW loop of one bar per step."""
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.explore import interpolate, load_latent, morph_loop
+    from beatgan.generate import write_clips
+
+    generator, config = load_generator(args.weights)
+    z_a, z_b = (load_latent(spec, config.latent_dim) for spec in (args.source, args.target))
+    check_positive_int("steps", args.steps)
+    output = Path(args.output)
+    if args.format == "loop":
+        audio = morph_loop(generator, z_a, z_b, args.steps, bpm=args.bpm, mode=args.mode)
+        output.mkdir(parents=True, exist_ok=True)
+        path = output / f"morph_{args.steps}bars_{args.bpm:g}bpm.wav"
+        wavfile24.write(path, 44100, np.clip(audio, -1.0, 1.0), bits=24)
+        print(f"wrote {path}: {args.steps} bars at {args.bpm:g} bpm, 44100 Hz, from {args.source} to {args.target}")
+        return 0
+    audio = interpolate(generator, z_a, z_b, args.steps, mode=args.mode)
+    paths = write_clips(audio, output, sample_rate=config.sample_rate, prefix="morph", progress=not args.quiet)
+    print(f"wrote {len(paths)} morph steps ({args.mode}) from {args.source} to {args.target} in {output}")
+    return 0
+
+
+def _recover_options(parser: argparse.ArgumentParser) -> None:
+    _latent_options(parser)
+    parser.add_argument("loop", metavar="LOOP.wav", help="the loop to recover (any rate and length: resampled and sliced)")
+    parser.add_argument("--steps", type=int, default=200, help="gradient steps per restart (default: 200)")
+    parser.add_argument("--restarts", type=int, default=4, help="random starting latents, optimised together (default: 4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the starting latents (default: 0)")
+
+
+def _recover(args: argparse.Namespace) -> int:
+    """Find the latent whose loop is closest to LOOP; write the reconstruction and the latent, print the distance."""
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.explore import recover
+    from beatgan.generate import write_clips
+
+    generator, config = load_generator(args.weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the notes are printed below
+        result = recover(generator, args.loop, steps=args.steps, restarts=args.restarts, seed=args.seed)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    output = Path(args.output)
+    stem = Path(args.loop).stem
+    (path,) = write_clips(result.audio[None], output, sample_rate=config.sample_rate, prefix=f"{stem}_recovered",
+                          progress=False)
+    _save_latents(output, [path.stem], [result.latent])
+    print(f"{args.loop}: recovered at log-mel distance {result.distance_db:.2f} dB (similarity score "
+          f"{result.score:.3g}); wrote {path} and {path.stem}.npy")
     return 0
 
 
@@ -459,6 +719,23 @@ VERBS: tuple[Verb, ...] = (
          "For every generated loop, find its most similar training loop by BeatGAN's score "
          "sum((a-b)^2)/sum(a^2) (a = training loop; <= threshold means near-copy) and by log-mel distance. "
          "Prints the report and writes report.json, report.txt and figures."),
+    Verb("evaluate", "how good are the loops: FAD, NDB/K, diversity, rhythm, noise floor against real loops",
+         _evaluate_options, _evaluate,
+         "Score generated loops against real ones, each metric beside three anchors computed the same way "
+         "on the same number of loops: real (a held-out half of the reference: what a perfect model scores), "
+         "collapsed (one reference loop repeated with the augmentation noise) and noise (drum-like noise). "
+         "Writes evaluation.json, evaluation.txt and figures; --run-dir evaluates every kept checkpoint and "
+         "writes the metrics over steps."),
+    Verb("variations", "loops near one loop's latent", _variations_options, _variations,
+         "Write -n loops near a latent (a seed, INDEX@SEED for loop INDEX of `generate --seed SEED`, or a "
+         ".npy file), with their latents as .npy so a favourite can be varied again."),
+    Verb("morph", "a morph between two loops' latents", _morph_options, _morph,
+         "Interpolate between two latents (spherical or linear) and write each step as a clip, or one "
+         "continuous DAW loop of one bar per step (--format loop --bpm)."),
+    Verb("recover", "find the latent whose loop is closest to a given loop", _recover_options, _recover,
+         "Gradient descent on the latent through the generator (log-mel plus waveform loss, several "
+         "restarts): writes the reconstruction and its latent, prints the distance. A training loop "
+         "recovered much better than unseen ones is a sign of memorisation."),
     Verb("similarity-examples", "write generated loops with their nearest training loops and scores",
          _examples_options, _similarity_examples,
          "Pick -n generated loops spread from the closest to the most novel, and write each to its own "

@@ -303,3 +303,30 @@ def recovery_figure(report: RecoveryReport):
     fig.suptitle(f"{report.verdict}: one-sided Mann-Whitney p={report.p_value:.3g}, "
                  f"effect {report.effect:+.2f}, gap {report.gap_db:+.2f} dB", fontsize="medium")
     return fig
+
+
+def metrics_over_steps_figure(rows, directions: dict):
+    """The evaluation metrics of a run's checkpoints against the generator step, one panel per metric.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``{"step": int, metric: float, ...}`` per checkpoint, in step order.
+    directions : dict of str to str
+        Which way is better for each metric to draw ("lower", "higher", ...), shown in the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names = list(directions)
+    cols = 4
+    fig = Figure(figsize=(3.2 * cols, 2.4 * math.ceil(len(names) / cols)), layout="constrained")
+    steps = [r["step"] for r in rows]
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(math.ceil(len(names) / cols), cols, i + 1)
+        ax.plot(steps, [r[name] for r in rows], marker="o")
+        ax.set_title(f"{name} ({directions[name]})", fontsize=8)
+        ax.set_xlabel("generator step", fontsize=7)
+        ax.tick_params(labelsize=7)
+    return fig

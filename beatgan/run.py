@@ -55,6 +55,7 @@ from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError
+from beatgan.evaluate import cheap_metrics, reference_features
 from beatgan.gan import LoopBatches, WaveGAN
 from beatgan.losses import METRIC_NAMES
 
@@ -62,6 +63,9 @@ WEIGHTS_DIR = "weights"
 METRICS_FILE = "metrics.jsonl"
 PREVIEWS_DIR = "previews"
 PREVIEW_COUNT = 4  # clips in each audio preview
+EVAL_COUNT = 64  # fixed latents scored by the cheap metrics during training
+EVAL_REFERENCE = 256  # training examples (a fixed sample) they are scored against
+EVAL_MIN_EXAMPLES = 10  # fewer training examples than this: too few for NDB's bins, no cheap evaluation
 _RESUMABLE = {"steps"}  # fields that may change when a run is resumed
 
 
@@ -106,7 +110,8 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
 
 def train(data, run_dir, *, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
           backend: str | None = None, progress: bool = True, log_every: int = 100,
-          tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1) -> TrainResult:
+          tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1,
+          eval_every: int = 500) -> TrainResult:
     """Train WaveGAN with WGAN-GP in ``run_dir``, starting or resuming the run.
 
     Parameters
@@ -127,6 +132,9 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         Keras' progress bar (on a terminal or in a notebook) and a line per log.
     log_every : int, optional
         Generator steps between lines of ``metrics.jsonl``.
+    eval_every : int, optional
+        Generator steps between cheap evaluations (diversity, NDB/K, noise floor; see
+        :class:`CheapEvaluation`) of a fixed latent batch; 0 turns them off. Not saved with the run.
     tensorboard : bool, optional
         Also write TensorBoard summaries to ``RUN/tensorboard`` (needs the tensorflow
         and tensorboard packages; without them only ``metrics.jsonl`` and the WAVs).
@@ -158,6 +166,8 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     active_backend = select_backend(backend)
     for name, value in (("log_every", log_every), ("steps_per_execution", steps_per_execution)):
         check_positive_int(name, value)
+    if eval_every != 0:
+        check_positive_int("eval_every", eval_every)
     run_dir = Path(run_dir)
     stored = read_run_config(run_dir)
     model_config = model_config or (stored["model"] if stored else ModelConfig())
@@ -176,7 +186,8 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         })
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
-                          tensorboard=tensorboard, steps_per_execution=steps_per_execution)
+                          tensorboard=tensorboard, steps_per_execution=steps_per_execution,
+                          eval_every=eval_every)
 
 
 def _next_boundary(step: int, intervals, total: int) -> int:
@@ -189,7 +200,7 @@ def _interactive() -> bool:
 
 
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
-           log_every: int, tensorboard: bool, steps_per_execution: int = 1) -> TrainResult:
+           log_every: int, tensorboard: bool, steps_per_execution: int = 1, eval_every: int = 0) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     tc = train_config
     gan = WaveGAN(model_config, tc)
@@ -216,20 +227,30 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard)
     logger = MetricsLogger(run_dir / METRICS_FILE, every=log_every, total=tc.steps, writer=writer,
-                              echo=progress, resume_step=start)
+                           echo=progress, resume_step=start)
     latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
     stop = StopRequest(echo=progress)
     callbacks = [
         StopOnRequest(stop),
         logger,
         AudioPreviews(run_dir / PREVIEWS_DIR, latents, sample_rate=model_config.sample_rate,
-                         every=tc.preview_every, writer=writer),
+                      every=tc.preview_every, writer=writer),
         PeriodicCheckpoint(save, every=tc.checkpoint_every),
     ]
+    if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
+        warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "
+                      "for its NDB bins", stacklevel=3)
+    elif eval_every:
+        sample = np.random.default_rng(tc.seed).choice(len(audio), size=min(EVAL_REFERENCE, len(audio)), replace=False)
+        reference = reference_features(np.asarray(audio[np.sort(sample)], dtype=np.float32),
+                                       sample_rate=model_config.sample_rate, seed=tc.seed)
+        callbacks.append(CheapEvaluation(
+            run_dir / METRICS_FILE, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
+            reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress))
     verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
     if verbose:  # the bar first, so it ends its line before the logger prints
         callbacks.insert(0, keras.callbacks.ProgbarLogger())
-    intervals = (log_every, tc.checkpoint_every, tc.preview_every)
+    intervals = (log_every, tc.checkpoint_every, tc.preview_every) + ((eval_every,) if eval_every else ())
     step = start
     try:
         with stop:
@@ -357,7 +378,8 @@ def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     -------
     dict of str to numpy.ndarray
         ``step`` (int64) and ``d_loss``, ``g_loss``, ``gp``, ``wasserstein``,
-        ``steps_per_sec``, ``time`` (float64), one entry per logged step, in order.
+        ``steps_per_sec``, ``time`` (float64), one entry per logged step, in order; and, when
+        the run logged cheap evaluations, ``eval/step`` and ``eval/diversity``, ``eval/ndb_k``, ...
         A damaged last line (a crash while writing) is skipped.
 
     Raises
@@ -369,9 +391,15 @@ def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist; has the run logged a step yet?")
     records = read_jsonl(path)
-    columns = {"step": np.array([r["step"] for r in records], dtype=np.int64)}
+    losses = [r for r in records if "d_loss" in r]
+    columns = {"step": np.array([r["step"] for r in losses], dtype=np.int64)}
     for name in (*METRIC_NAMES, "steps_per_sec", "time"):
-        columns[name] = np.array([r.get(name, np.nan) for r in records], dtype=np.float64)
+        columns[name] = np.array([r.get(name, np.nan) for r in losses], dtype=np.float64)
+    evaluations = [r for r in records if "d_loss" not in r and any(k.startswith("eval/") for k in r)]
+    if evaluations:
+        columns["eval/step"] = np.array([r["step"] for r in evaluations], dtype=np.int64)
+        for name in sorted({k for r in evaluations for k in r if k.startswith("eval/")}):
+            columns[name] = np.array([r.get(name, np.nan) for r in evaluations], dtype=np.float64)
     return columns
 
 
@@ -678,3 +706,52 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         step = generator_step(self.model)
         if step > 0 and step % self.every == 0:
             self.save(step)
+
+
+class CheapEvaluation(keras.callbacks.Callback):
+    """Every ``every`` steps, score a fixed latent batch with the cheap metrics of :mod:`beatgan.evaluate`.
+
+    Diversity ratio, close pairs, NDB/K, JSD and the noise floor (no embedding) of the
+    generator's output for ``latents`` against a fixed sample of the training examples,
+    appended to ``metrics.jsonl`` as ``{"step": s, "eval/diversity": ...}`` lines and to
+    TensorBoard next to the losses, so a user sees mode collapse or a noise floor while
+    the run trains.
+
+    Parameters
+    ----------
+    path : path-like
+        The run's ``metrics.jsonl``.
+    latents : numpy.ndarray
+        float32 (N, latent_dim), N >= 2: the fixed batch.
+    reference : beatgan.evaluate.ReferenceFeatures
+        Features of the training sample, computed once.
+    sample_rate : int
+        Hz of the generated audio.
+    every : int
+        Generator steps between evaluations.
+    writer : SummaryWriter, optional
+        Also writes the scalars to TensorBoard.
+    echo : bool, optional
+        Print a line per evaluation.
+    """
+
+    def __init__(self, path, latents: np.ndarray, reference, *, sample_rate: int, every: int,
+                 writer: SummaryWriter | None = None, echo: bool = True):
+        super().__init__()
+        self.path, self.latents, self.reference = Path(path), latents, reference
+        self.sample_rate, self.every, self.writer, self.echo = sample_rate, every, writer, echo
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = generator_step(self.model)
+        if step == 0 or step % self.every:
+            return
+        audio = np.asarray(keras.ops.convert_to_numpy(self.model.generator(self.latents, training=False)),
+                           dtype=np.float32)
+        values = {f"eval/{k}": float(v) for k, v in
+                  cheap_metrics(audio, self.reference, sample_rate=self.sample_rate).items()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.writer is not None:
+            self.writer.scalars(step, values)
+        if self.echo:
+            print(f"step {step}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()), flush=True)

@@ -19,7 +19,7 @@ from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoint
 from beatgan.cli import build_parser, main
 from beatgan.atomic import write_json_atomic
 from beatgan.config import ModelConfig, TrainConfig
-from beatgan.data import save_dataset
+from beatgan.data import load_dataset, save_dataset
 from beatgan.errors import ConfigError
 from beatgan.backend import select_backend
 from beatgan.losses import METRIC_NAMES
@@ -240,3 +240,23 @@ def test_jax_backend_resumes_a_tensorflow_run(dataset, tmp_path):
     newest = list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1]
     assert json.loads((newest / "state.json").read_text())["backend"] == "jax"
     assert restore_checkpoint(make_gan(run_dir), newest)["step"] == 3  # and back: JAX's checkpoint loads on TF
+
+
+def test_cheap_evaluation_is_logged_next_to_the_losses(dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    audio = np.concatenate([load_dataset(dataset).audio] * 2)  # 16 examples: enough for NDB's bins
+    result = train(audio, run_dir, model_config=MODEL, train_config=TRAIN, progress=False, log_every=1,
+                   eval_every=3, tensorboard=False)
+    assert result.step == TRAIN.steps
+    metrics = load_metrics(run_dir)
+    np.testing.assert_array_equal(metrics["step"], np.arange(1, TRAIN.steps + 1))  # loss lines unchanged
+    np.testing.assert_array_equal(metrics["eval/step"], [3, 6])
+    for name in ("eval/diversity", "eval/ndb_k", "eval/noise_floor_db", "eval/jsd"):
+        assert np.all(np.isfinite(metrics[name])), name
+    assert np.all((metrics["eval/ndb_k"] >= 0) & (metrics["eval/ndb_k"] <= 1))
+
+
+def test_cheap_evaluation_is_skipped_with_a_warning_on_a_tiny_dataset(dataset, tmp_path):
+    with pytest.warns(UserWarning, match="cheap evaluation off: 8 training examples"):
+        train(dataset, tmp_path / "run", model_config=MODEL, train_config=TRAIN.replace(steps=1), progress=False,
+              eval_every=1, tensorboard=False)

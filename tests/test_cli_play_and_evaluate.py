@@ -1,0 +1,128 @@
+"""Tests of the ``evaluate``, ``variations``, ``morph``, ``recover`` and ``similarity --recovery`` verbs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import wavfile24
+from beatgan.checkpoint import export_generator
+from beatgan.cli import main
+from beatgan.config import ModelConfig
+from beatgan.corpus import render_corpus
+from beatgan.generate import sample_latents
+from beatgan.model import build_generator
+
+
+@pytest.fixture(autouse=True)
+def _private_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A tiny stereo generator (model_dim 2) as a weights directory."""
+    directory = tmp_path_factory.mktemp("weights")
+    export_generator(build_generator(ModelConfig(model_dim=2)), ModelConfig(model_dim=2), directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus") / "loops"
+    render_corpus(folder, count=24, seed=0, kits=["synth"], progress=False)
+    return folder
+
+
+def test_evaluate_weights_writes_the_report(weights, corpus, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--weights", str(weights), "--reference", str(corpus), "-n", "16", "-o", str(out),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "metric" in text and "collapsed" in text and "fad" in text
+    report = json.loads((out / "evaluation.json").read_text())
+    assert set(report["metrics"]) == {"generated", "real", "collapsed", "noise"}
+    assert report["embedding"].startswith("FAD-musicnn")
+    for name in ("evaluation.txt", "metrics.png", "ndb_bins.png", "pairwise_distances.png", "spectrograms.png"):
+        assert (out / name).is_file(), name
+    # random weights are no drum loops: worse than the held-out real half on FAD
+    assert report["metrics"]["generated"]["fad"] > report["metrics"]["real"]["fad"]
+
+
+def test_evaluate_generated_folder_is_resampled_and_says_so(corpus, tmp_path, capsys):
+    folder = tmp_path / "pack"
+    folder.mkdir()
+    for path in sorted(corpus.glob("loop_*.wav"))[:12]:  # 44.1 kHz files: resampled like training data
+        rate, audio, _ = wavfile24.read(path)
+        wavfile24.write(folder / path.name, rate, audio, bits=24)
+    assert main(["evaluate", "--generated", str(folder), "--reference", str(corpus), "-o", str(tmp_path / "e"),
+                 "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "resampled to 14700 Hz" in captured.err
+
+
+def test_evaluate_empty_folder_is_a_clear_error(corpus, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--generated", str(tmp_path / "empty"), "--reference", str(corpus), "--quiet"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_variations_and_latents(weights, tmp_path, capsys):
+    out = tmp_path / "var"
+    assert main(["variations", "--weights", str(weights), "--seed", "3@0", "-n", "3", "--spread", "0.05",
+                 "-o", str(out), "--quiet"]) == 0
+    wavs, latents = sorted(out.glob("*.wav")), sorted(out.glob("*.npy"))
+    assert len(wavs) == 3 and len(latents) == 3
+    source = sample_latents(4, 100, seed=0)[3]
+    for path in latents:
+        z = np.load(path)
+        assert z.shape == (100,) and np.all(np.abs(z) <= 1) and np.max(np.abs(z - source)) < 0.5
+    # a saved latent is a valid source again
+    assert main(["variations", "--weights", str(weights), "--seed", str(latents[0]), "-n", "1",
+                 "-o", str(tmp_path / "again"), "--quiet"]) == 0
+
+
+def test_variations_bad_latent_file(weights, tmp_path, capsys):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.full(7, 0.5, dtype=np.float32))
+    assert main(["variations", "--weights", str(weights), "--seed", str(bad), "-o", str(tmp_path / "v"),
+                 "--quiet"]) == 2
+    assert "bad.npy" in capsys.readouterr().err
+
+
+def test_morph_raw_and_loop(weights, tmp_path):
+    assert main(["morph", "--weights", str(weights), "--from", "0", "--to", "1", "--steps", "3",
+                 "-o", str(tmp_path / "m"), "--quiet"]) == 0
+    assert len(list((tmp_path / "m").glob("morph_*.wav"))) == 3
+    assert main(["morph", "--weights", str(weights), "--from", "0", "--to", "2@0", "--steps", "2", "--format",
+                 "loop", "--bpm", "120", "-o", str(tmp_path / "l"), "--quiet"]) == 0
+    (path,) = (tmp_path / "l").glob("*.wav")
+    info = wavfile24.info(path)
+    assert info.rate == 44100 and info.frames == round(2 * 4 * 60 / 120 * 44100)
+
+
+def test_morph_negative_steps_is_an_error(weights, tmp_path, capsys):
+    assert main(["morph", "--weights", str(weights), "--from", "0", "--to", "1", "--steps", "-2",
+                 "-o", str(tmp_path / "m"), "--quiet"]) == 2
+    assert "steps" in capsys.readouterr().err
+
+
+def test_recover_writes_reconstruction_and_latent(weights, corpus, tmp_path, capsys):
+    loop = sorted(corpus.glob("loop_*.wav"))[0]
+    assert main(["recover", "--weights", str(weights), str(loop), "--steps", "3", "--restarts", "2",
+                 "-o", str(tmp_path / "r"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "dB" in captured.out and "note:" in captured.err  # 44.1 kHz input: resampled, and said so
+    assert len(list((tmp_path / "r").glob("*.wav"))) == 1 and len(list((tmp_path / "r").glob("*.npy"))) == 1
+
+
+def test_similarity_recovery_report(weights, corpus, tmp_path, capsys):
+    heldout = tmp_path / "heldout"
+    render_corpus(heldout, count=3, seed=7, kits=["synth"], progress=False)
+    out = tmp_path / "sim"
+    assert main(["similarity", "--weights", str(weights), "--training", str(corpus), "-n", "4", "-o", str(out),
+                 "--recovery", "3", "--heldout", str(heldout), "--recovery-steps", "2", "--quiet"]) == 0
+    record = json.loads((out / "recovery.json").read_text())
+    assert "verdict" in json.dumps(record) and (out / "recovery.png").is_file()
