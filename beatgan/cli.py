@@ -520,7 +520,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.generate import generate
+    from beatgan.generate import generate  # here: after the backend is chosen
 
     if args.weights is not None:
         generator, config = load_generator(args.weights)
@@ -599,8 +599,8 @@ def _variations(args: argparse.Namespace) -> int:
     """Write loops near one latent, and their latents as .npy."""
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.explore import load_latent, variations
-    from beatgan.generate import write_clips
+    from beatgan.explore import load_latent, variations  # here: after the backend is chosen
+    from beatgan.generate import write_clips  # here: after the backend is chosen
 
     generator, config = load_generator(args.weights)
     z = load_latent(args.seed, config.latent_dim)
@@ -635,8 +635,8 @@ def _morph(args: argparse.Namespace) -> int:
     """Write a morph between two latents: clips, or one DAW loop of one bar per step."""
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.explore import interpolate, load_latent, morph_loop
-    from beatgan.generate import write_clips
+    from beatgan.explore import interpolate, load_latent, morph_loop  # here: after the backend is chosen
+    from beatgan.generate import write_clips  # here: after the backend is chosen
 
     generator, config = load_generator(args.weights)
     z_a, z_b = (load_latent(spec, config.latent_dim) for spec in (args.source, args.target))
@@ -667,8 +667,8 @@ def _recover(args: argparse.Namespace) -> int:
     """Find the latent whose loop is closest to LOOP; write the reconstruction and the latent, print the distance."""
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.explore import recover
-    from beatgan.generate import write_clips
+    from beatgan.explore import recover  # here: after the backend is chosen
+    from beatgan.generate import write_clips  # here: after the backend is chosen
 
     generator, config = load_generator(args.weights)
     with warnings.catch_warnings():
