@@ -1,9 +1,10 @@
 """The main job behind ``make run``: execute ``beat_gan.ipynb`` headless into ``outputs/``.
 
 The notebook does the work (load, augment, build, train briefly, generate with
-the shipped weights, play with them, measure novelty and quality) and writes its WAVs, report and figures
-under the output folder; this script runs it with papermill, saves the
-executed notebook and an HTML copy next to them, and prints where they are.
+the shipped weights, vary, morph and recover loops, measure novelty and quality)
+and writes its WAVs, reports and figures under the output folder; this script
+runs it with papermill, saves the executed notebook and an HTML copy next to
+them, and prints where they are.
 """
 
 from __future__ import annotations
