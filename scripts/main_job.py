@@ -1,9 +1,10 @@
 """The main job behind ``make run``: execute ``beat_gan.ipynb`` headless into ``outputs/``.
 
 The notebook does the work (load, augment, build, train briefly, generate with
-the shipped weights, measure novelty) and writes its WAVs, report and figures
-under the output folder; this script runs it with papermill, saves the
-executed notebook and an HTML copy next to them, and prints where they are.
+the shipped weights, vary, morph and recover loops, measure novelty and quality)
+and writes its WAVs, reports and figures under the output folder; this script
+runs it with papermill, saves the executed notebook and an HTML copy next to
+them, and prints where they are.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         ("executed notebook", executed), ("HTML copy", out / "beat_gan.html"),
         ("generated loops (14.7 kHz clips)", out / "generated" / "raw"),
         ("generated 4-bar loops (44.1 kHz)", out / "generated" / "loops"),
-        ("novelty report", out / "similarity" / "report.txt"), ("figures", out / "figures"),
+        ("novelty report", out / "similarity" / "report.txt"),
+        ("recovery report", out / "similarity" / "recovery.txt"),
+        ("quality metrics and anchors", out / "evaluation" / "evaluation.txt"), ("figures", out / "figures"),
     ):
         print(f"  {label:34s} {path}")
     return 0

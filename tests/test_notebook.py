@@ -9,8 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "beat_gan.ipynb"
-STAGES_WITH_AUDIO = ("2.", "3.", "4.", "5.", "6.", "7.")
-FIGURES = ("downsample", "losses", "best_scores", "closest_pairs")
+STAGES_WITH_AUDIO = ("2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.")
+FIGURES = ("downsample", "losses", "variations", "morph", "recovery", "best_scores", "closest_pairs",
+           "recovery_distances", "evaluation_metrics")
+# TensorFlow C++ start-up lines that must not reach the notebook (the package imports Keras quietly)
+STARTUP_CHATTER = ("I0000", "E0000", "cuInit", "oneDNN")
 
 
 def test_notebook_only_calls_the_package():
@@ -47,7 +50,7 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     from beatgan.checkpoint import export_generator
 
     corpus = tmp_path / "corpus"
-    render_corpus(corpus, count=12, seed=0, progress=False)
+    render_corpus(corpus, count=20, seed=0, progress=False)  # evaluate needs 20 reference loops
     weights = tmp_path / "weights"
     tiny = ModelConfig(model_dim=2)
     export_generator(build_generator(tiny), tiny, weights)
@@ -57,13 +60,19 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOK), str(executed), cwd=str(tmp_path), kernel_name="python3", progress_bar=False,
         parameters={
-            "corpus_folder": str(corpus), "corpus_count": 12, "cpu_model_dim": 2, "cpu_batch_size": 2,
+            "corpus_folder": str(corpus), "corpus_count": 20, "cpu_model_dim": 2, "cpu_batch_size": 2,
             "train_steps": 2, "weights": str(weights), "n_generate": 6, "output_dir": str(out),
+            "play_loop": 3, "recover_steps": 5, "n_recovery": 2, "n_evaluate": 40,
         },
     )
     cells = json.loads(executed.read_text())["cells"]
     errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            text = json.dumps(output.get("text", "")) + json.dumps(output.get("data", {}).get("text/plain", ""))
+            chatter = [s for s in STARTUP_CHATTER if s in text]
+            assert not chatter, f"TensorFlow start-up lines {chatter} in an output of:\n{''.join(cell['source'])[:200]}"
     sections = _sections(cells)
     for stage in STAGES_WITH_AUDIO:
         html = "".join("".join(o.get("data", {}).get("text/html", "")) for o in sections[stage])
@@ -75,4 +84,7 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     assert len(list((out / "generated" / "raw").glob("*.wav"))) == 6
     assert len(list((out / "generated" / "loops").glob("*.wav"))) == 6
     report = json.loads((out / "similarity" / "report.json").read_text())
-    assert report["n_generated"] == 6 and report["n_training"] == 12
+    assert report["n_generated"] == 6 and report["n_training"] == 20
+    assert (out / "similarity" / "recovery.txt").stat().st_size > 0
+    assert (out / "evaluation" / "evaluation.txt").stat().st_size > 0
+    assert (out / "evaluation" / "evaluation.json").is_file()
