@@ -45,6 +45,8 @@ import contextlib
 import importlib
 import os
 import sys
+import warnings
+from pathlib import Path
 
 from beatgan.config import check_positive_int
 from beatgan.errors import ConfigError
@@ -145,6 +147,90 @@ def __getattr__(name: str):
     if name == "ops":
         return load_keras().ops
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs that compute bfloat16 natively
+EMULATED_BF16_SLOWDOWN = "about 1.5-3x"  # bfloat16 against float32 where it is emulated (see benchmarks/RESULTS.md)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them in ``/proc/cpuinfo`` (empty where that file is absent)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def native_bfloat16() -> tuple[bool, str]:
+    """Whether the device Keras computes on has native bfloat16 arithmetic, and why.
+
+    Returns
+    -------
+    native : bool
+        True on a GPU of compute capability 8.0 or newer (Ampere, Hopper), a TPU, or a CPU
+        with AVX512_BF16 or AMX; False elsewhere.
+    reason : str
+        What decided it, for the line a run prints (``"CPU flags avx512_bf16"``).
+    """
+    kind = accelerator()
+    if kind == "tpu":
+        return True, "TPU"
+    if kind == "gpu":
+        keras = load_keras()
+        if keras.backend.backend() == "jax":
+            import jax  # here: only the JAX backend needs it
+
+            capability = getattr(jax.devices()[0], "compute_capability", "0")
+            major = int(str(capability).split(".")[0] or 0)
+        else:
+            import tensorflow as tf  # here: only the TensorFlow backend needs it
+
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            major = int((details.get("compute_capability") or (0, 0))[0])
+        return major >= 8, f"GPU compute capability {major}.x"
+    found = sorted(set(BF16_CPU_FLAGS) & cpu_flags())
+    if found:
+        return True, f"CPU flags {', '.join(found)}"
+    return False, f"the CPU has none of {', '.join(BF16_CPU_FLAGS)}"
+
+
+def resolve_precision(precision: str) -> tuple[str, str]:
+    """Turn ``TrainConfig.precision`` into the precision a run computes in, and say why.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16"}
+        ``auto`` is bfloat16 compute (float32 weights, optimizer and penalty) where the
+        device computes bfloat16 natively, float32 elsewhere.
+
+    Returns
+    -------
+    resolved : {"float32", "bfloat16"}
+    message : str
+        One line for the start of a run, e.g. ``"precision: bfloat16 (auto: CPU flags avx512_bf16)"``.
+
+    Warns
+    -----
+    UserWarning
+        ``bfloat16`` asked for where it is emulated: it runs, but slower than float32.
+    """
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ConfigError(f"precision={precision!r} must be one of ('auto', 'float32', 'bfloat16')")
+    if precision == "float32":
+        return "float32", "precision: float32"
+    native, reason = native_bfloat16()
+    if precision == "auto":
+        resolved = "bfloat16" if native else "float32"
+        return resolved, f"precision: {resolved} (auto: {reason})"
+    if not native:
+        warnings.warn(f"precision='bfloat16' is emulated here ({reason}): expect training {EMULATED_BF16_SLOWDOWN} "
+                      "slower than float32; --precision auto picks float32 on this machine", stacklevel=2)
+        return "bfloat16", f"precision: bfloat16 (emulated: {reason})"
+    return "bfloat16", f"precision: bfloat16 ({reason})"
 
 
 def accelerator() -> str | None:

@@ -200,7 +200,9 @@ def _config_options(parser: argparse.ArgumentParser, config_class, title: str) -
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            group.add_argument(flag, type=kind, default=None, metavar=field.name.upper(), help=text)
+            choices = field.metadata.get("choices")
+            group.add_argument(flag, type=kind, default=None, choices=choices,
+                               metavar=None if choices else field.name.upper(), help=text)
 
 
 def _given(args: argparse.Namespace, config_class) -> dict:

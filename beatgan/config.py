@@ -31,6 +31,7 @@ from beatgan.atomic import write_json_atomic
 from beatgan.errors import ConfigError
 
 SLICE_LENGTHS = (16384, 32768, 65536)
+PRECISIONS = ("auto", "float32", "bfloat16")  # TrainConfig.precision; auto is resolved when a run starts
 CONFIG_FILE = "config.json"  # the name of a saved config, next to every checkpoint and weights file
 
 T = TypeVar("T", bound="_JsonConfig")
@@ -41,9 +42,9 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _field(default: Any, help: str) -> Any:
-    """A config field whose ``help`` (unit and source) becomes its command-line help."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
+    """A config field whose ``help`` (unit and source) and ``choices`` become its command-line option's."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -174,6 +175,15 @@ class ModelConfig(_JsonConfig):
 class TrainConfig(_JsonConfig):
     """WGAN-GP optimisation settings; ``steps`` count generator updates, as WaveGAN does."""
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """As :meth:`_JsonConfig.from_dict`; a run saved with the old ``mixed_precision`` flag still loads."""
+        if isinstance(data, dict) and "mixed_precision" in data and "precision" not in data:
+            legacy = data["mixed_precision"]
+            data = {k: v for k, v in data.items() if k != "mixed_precision"}
+            data["precision"] = "bfloat16" if legacy is True else "float32"
+        return super().from_dict(data)
+
     batch_size: int = _field(64, "examples per discriminator and generator update")
     d_steps: int = _field(5, "discriminator updates per generator update (WGAN-GP n_critic)")
     gp_weight: float = _field(10.0, "lambda of the gradient penalty")
@@ -186,7 +196,9 @@ class TrainConfig(_JsonConfig):
     keep_checkpoints: int = _field(3, "newest checkpoints kept on disk")
     preview_every: int = _field(500, "generator updates between audio previews of a fixed latent batch")
     seed: int = _field(0, "seeds weights, latents, phase shuffle and data order")
-    mixed_precision: bool = _field(False, "bfloat16 compute, float32 weights and penalty (GPU)")
+    precision: str = _field("float32", "compute precision: float32 (the paper's); bfloat16 (float32 weights, "
+                            "optimizer and penalty); auto: bfloat16 where the CPU (AVX512_BF16, AMX) or GPU "
+                            "computes it natively, else float32", PRECISIONS)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "d_steps", "steps", "checkpoint_every", "keep_checkpoints", "preview_every"):
@@ -204,4 +216,4 @@ class TrainConfig(_JsonConfig):
                 f"{name}={value!r} must be in [0, 1)",
             )
         check_seed(self.seed)
-        _require(isinstance(self.mixed_precision, bool), f"mixed_precision={self.mixed_precision!r} must be true or false")
+        _require(self.precision in PRECISIONS, f"precision={self.precision!r} must be one of {PRECISIONS}")

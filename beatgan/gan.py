@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
+from beatgan.backend import keras, ops, resolve_precision  # Keras imported quietly, after the backend is chosen
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int, check_seed
 from beatgan.errors import ConfigError, DatasetError
 from beatgan.losses import METRIC_NAMES, critic_loss, generator_loss, interpolate, penalty_from_gradients
@@ -113,8 +113,8 @@ class WaveGAN(keras.Model):
     global generator) before creating the networks, so the initial weights are
     the same for the same seed and backend; latents and interpolation weights
     come from ``self.seed_generator``, phase shifts from the critic's layers
-    (seeded ``seed + i``). With ``train_config.mixed_precision`` the networks are
-    built under the ``"mixed_bfloat16"`` policy (float32 weights, bfloat16
+    (seeded ``seed + i``). With ``train_config.precision`` bfloat16 (or auto, where the
+    device computes it natively) the networks are built under the ``"mixed_bfloat16"`` policy (float32 weights, bfloat16
     compute), which is restored afterwards; losses and the penalty stay float32.
 
     Parameters
@@ -140,7 +140,9 @@ class WaveGAN(keras.Model):
         self.train_config = train_config
         keras.utils.set_random_seed(train_config.seed)
         previous_policy = keras.config.dtype_policy()
-        if train_config.mixed_precision:
+        if train_config.precision == "auto":  # a run resolves it first; a bare WaveGAN decides here
+            train_config = self.train_config = train_config.replace(precision=resolve_precision("auto")[0])
+        if train_config.precision == "bfloat16":
             keras.config.set_dtype_policy("mixed_bfloat16")
         try:
             self.generator = build_generator(model_config)

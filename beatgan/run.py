@@ -50,7 +50,9 @@ import numpy as np
 
 import wavfile24
 from beatgan.atomic import atomic_write, write_json_atomic
-from beatgan.backend import check_devices, data_parallel, keras, select_backend  # Keras imported quietly
+from beatgan.backend import (  # Keras imported quietly
+    check_devices, data_parallel, keras, resolve_precision, select_backend,
+)
 from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
@@ -172,6 +174,10 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     stored = read_run_config(run_dir)
     model_config = model_config or (stored["model"] if stored else ModelConfig())
     train_config = train_config or (stored["train"] if stored else TrainConfig())
+    precision, precision_line = resolve_precision(train_config.precision)
+    train_config = train_config.replace(precision=precision)  # the run's config.json records what was chosen
+    if progress:
+        print(precision_line, flush=True)
     if stored:
         check_resume(run_dir, stored, model_config, train_config)
     check_devices(devices, batch_size=train_config.batch_size)  # before loading any data
@@ -353,6 +359,9 @@ def resolve_configs(run_dir, *, model_options: dict | None = None, train_options
 
 
 def check_resume(run_dir, stored: dict, model_config: ModelConfig, train_config: TrainConfig) -> None:
+    """Refuse options that differ from the run's (``steps`` aside); ``precision="auto"`` is compared as resolved."""
+    if train_config.precision == "auto":
+        train_config = train_config.replace(precision=resolve_precision("auto")[0])
     differences = [
         f"{k}: run has {old[k]!r}, given {new[k]!r}"
         for old, new in ((stored["model"].to_dict(), model_config.to_dict()),

@@ -35,7 +35,7 @@ over the devices used.
 Examples
 --------
     python benchmarks/train_step.py --backend jax --model-dim 8 --batch-size 8 --steps 5
-    python benchmarks/train_step.py --backend jax --mixed-precision --device h100-sxm --steps 20 --warmup 3
+    python benchmarks/train_step.py --backend jax --precision bfloat16 --device h100-sxm --steps 20 --warmup 3
 """
 
 from __future__ import annotations
@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
     parser.add_argument("--steps", type=int, default=3, help="timed G steps after warm-up (3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed G steps, tracing included (1)")
-    parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="float32",
+                        help="compute precision, as `beatgan train --precision` (default float32)")
+    parser.add_argument("--mixed-precision", dest="precision", action="store_const", const="bfloat16",
+                        help="the same as --precision bfloat16")
     parser.add_argument("--xla-flops", action="store_true", help="also print XLA's FLOP count (JAX)")
     parser.add_argument("--devices", type=int, default=1, help="data-parallel devices; batch is global (1)")
     parser.add_argument("--steps-per-execution", type=int, default=1, help="G steps per train-function call (1)")
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     model_config = ModelConfig(model_dim=args.model_dim, slice_len=args.slice_len, channels=args.channels)
     total = args.warmup + args.steps
     train_config = TrainConfig(batch_size=args.batch_size, d_steps=args.d_steps, steps=total,
-                               mixed_precision=args.mixed_precision)
+                               precision=args.precision)
     distribution = data_parallel(args.devices, batch_size=args.batch_size)
     devices = distribution.__enter__()  # left active to the end: under JAX fit needs it
     gan = WaveGAN(model_config, train_config)
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
           f"steps_per_execution {spe}")
     print(f"model        d={args.model_dim} slice_len={args.slice_len} channels={args.channels} "
           f"G {gan.generator.count_params():,} D {gan.discriminator.count_params():,} params, "
-          f"mixed_precision={args.mixed_precision}")
+          f"precision={gan.train_config.precision} (asked: {args.precision})")
     print(f"batch        {args.batch_size} x d_steps {args.d_steps}; warm-up {total - timed} step(s) "
           f"{warm - start:.1f} s (tracing/compiling included), timed {timed} step(s)")
     print(f"G steps/s    {g_per_s:.4g}  ({1 / g_per_s:.3g} s per G step)")
@@ -188,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"achieved     {flops * g_per_s / 1e9:.4g} GFLOP/s")
     peak = args.peak_tflops
     if peak is None and args.device:
-        peak = PEAK_TFLOPS[args.device]["bfloat16" if args.mixed_precision else "float32"]
+        peak = PEAK_TFLOPS[args.device]["bfloat16" if args.precision == "bfloat16" else "float32"]
     if peak:
         share = flops * g_per_s / (peak * 1e12 * args.devices)
         print(f"of peak      {100 * share:.3g} % of {args.devices} x {peak:g} TFLOP/s"
-              + (f" ({args.device}, {'bfloat16' if args.mixed_precision else 'float32 non-tensor'})"
+              + (f" ({args.device}, {'bfloat16' if args.precision == 'bfloat16' else 'float32 non-tensor'})"
                  if args.device and args.peak_tflops is None else ""))
     print(f"losses       d_loss {clock.losses[-1]:.4g} (finite: {all(np.isfinite(clock.losses))})")
     if args.xla_flops:

@@ -103,7 +103,7 @@ def main(out_dir: Path, peer_dir: Path | None) -> None:
         results["peer_generator_out"] = keras.ops.convert_to_numpy(loaded(z, training=False))
 
     # 4. Mixed precision (bfloat16 compute): finite losses.
-    gan = WaveGAN(ModelConfig(model_dim=2), TrainConfig(batch_size=2, d_steps=1, mixed_precision=True))
+    gan = WaveGAN(ModelConfig(model_dim=2), TrainConfig(batch_size=2, d_steps=1, precision="bfloat16"))
     gan.compile()
     results["mixed_logs"] = fit(gan, gan.train_config, steps=1)
     results["mixed_compute_dtype"] = np.array(gan.discriminator.get_layer("conv_0").compute_dtype)

@@ -145,3 +145,40 @@ def test_train_rejects_bad_steps_per_execution(tmp_path, value):
     audio = np.zeros((2, 16384, 2), np.float32)
     with pytest.raises(ConfigError, match="steps_per_execution="):
         train(audio, tmp_path / "run", model_config=ModelConfig(model_dim=2), steps_per_execution=value)
+
+
+# --- precision ------------------------------------------------------------------------------------
+
+from beatgan import backend  # noqa: E402
+from beatgan.backend import resolve_precision  # noqa: E402
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx512_bf16", "avx512f"}, "bfloat16"), ({"amx_bf16"}, "bfloat16"),
+                                             ({"avx2", "avx512f"}, "float32"), (set(), "float32")])
+def test_auto_precision_follows_the_cpu(monkeypatch, flags, expected):
+    monkeypatch.setattr(backend, "accelerator", lambda: None)
+    monkeypatch.setattr(backend, "cpu_flags", lambda: flags)
+    resolved, line = resolve_precision("auto")
+    assert resolved == expected and line.startswith(f"precision: {expected} (auto:")
+
+
+def test_auto_precision_on_this_cpu_matches_its_flags():
+    native = bool({"avx512_bf16", "amx_bf16"} & backend.cpu_flags())
+    assert resolve_precision("auto")[0] == ("bfloat16" if native else "float32")
+
+
+def test_emulated_bfloat16_says_so_and_how_much_slower(monkeypatch):
+    monkeypatch.setattr(backend, "accelerator", lambda: None)
+    monkeypatch.setattr(backend, "cpu_flags", lambda: {"avx2"})
+    with pytest.warns(UserWarning, match=r"emulated.*slower than float32"):
+        assert resolve_precision("bfloat16")[0] == "bfloat16"
+    assert resolve_precision("float32") == ("float32", "precision: float32")
+    with pytest.raises(ConfigError, match="precision='fp16'"):
+        resolve_precision("fp16")
+
+
+def test_old_mixed_precision_runs_still_load():
+    from beatgan.config import TrainConfig
+
+    assert TrainConfig.from_dict({"mixed_precision": True}).precision == "bfloat16"
+    assert TrainConfig.from_dict({"mixed_precision": False}).precision == "float32"

@@ -24,7 +24,7 @@ def test_train_defaults_are_wgan_gp_values():
     assert (config.d_learning_rate, config.g_learning_rate) == (1e-4, 1e-4)
     assert (config.beta_1, config.beta_2) == (0.5, 0.9)
     assert config.steps == 40_000  # generator steps: the original's ~200k discriminator steps / 5
-    assert config.mixed_precision is False
+    assert config.precision == "float32"  # the paper's; auto and bfloat16 are options
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_invalid_model_values_name_the_field_and_what_is_allowed(field, value, a
         ("beta_2", -0.1, r"in \[0, 1\)"),
         ("seed", -1, "integer >= 0"),
         ("seed", True, "integer >= 0"),
-        ("mixed_precision", "yes", "true or false"),
+        ("precision", "fp16", "one of"),
     ],
 )
 def test_invalid_train_values_name_the_field_and_what_is_allowed(field, value, allowed):
@@ -75,7 +75,7 @@ def test_invalid_train_values_name_the_field_and_what_is_allowed(field, value, a
 @pytest.mark.parametrize(
     "config",
     [ModelConfig(), ModelConfig(slice_len=65536, channels=1, model_dim=8, phase_shuffle=0),
-     TrainConfig(), TrainConfig(batch_size=8, gp_weight=0.0, seed=12, mixed_precision=True)],
+     TrainConfig(), TrainConfig(batch_size=8, gp_weight=0.0, seed=12, precision="bfloat16")],
 )
 def test_json_round_trip(config, tmp_path):
     cls = type(config)

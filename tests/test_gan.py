@@ -120,7 +120,7 @@ def test_compile_rejects_single_model_arguments(name):
 
 def test_mixed_precision_builds_bfloat16_networks_and_restores_the_policy():
     before = keras.config.dtype_policy().name
-    gan = WaveGAN(TINY, TrainConfig(mixed_precision=True))
+    gan = WaveGAN(TINY, TrainConfig(precision="bfloat16"))
     assert gan.discriminator.get_layer("conv_0").compute_dtype == "bfloat16"
     assert gan.discriminator.get_layer("conv_0").kernel.dtype == "float32"
     assert keras.config.dtype_policy().name == before

@@ -190,11 +190,11 @@ def test_resume_with_other_options_names_the_fields(tmp_path, dataset, capsys):
 
 def test_every_config_field_is_an_option():
     parser = build_parser()
-    args = parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "8", "--mixed-precision",
+    args = parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "8", "--precision", "bfloat16",
                               "--gp-weight", "5"])
     for field in (*ModelConfig.__dataclass_fields__, *TrainConfig.__dataclass_fields__):
         assert hasattr(args, field), field
-    assert (args.model_dim, args.mixed_precision, args.gp_weight, args.slice_len) == (8, True, 5.0, None)
+    assert (args.model_dim, args.precision, args.gp_weight, args.slice_len) == (8, "bfloat16", 5.0, None)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "wide"])
 
@@ -260,3 +260,24 @@ def test_cheap_evaluation_is_skipped_with_a_warning_on_a_tiny_dataset(dataset, t
     with pytest.warns(UserWarning, match="cheap evaluation off: 8 training examples"):
         train(dataset, tmp_path / "run", model_config=MODEL, train_config=TRAIN.replace(steps=1), progress=False,
               eval_every=1, tensorboard=False)
+
+
+def test_a_run_records_its_resolved_precision_and_refuses_another(dataset, tmp_path, capsys, monkeypatch):
+    from beatgan import backend
+
+    monkeypatch.setattr(backend, "cpu_flags", lambda: {"avx512_bf16"})  # as this project's CPU
+    run_dir = tmp_path / "run"
+    train(dataset, run_dir, model_config=MODEL, train_config=TRAIN.replace(steps=1, precision="auto"),
+          progress=True, eval_every=0, tensorboard=False)
+    assert "precision: bfloat16 (auto: CPU flags avx512_bf16)" in capsys.readouterr().out
+    assert read_run_config(run_dir)["train"].precision == "bfloat16"  # what was chosen, not "auto"
+    from beatgan.checkpoint import load_generator
+
+    generator, _ = load_generator(run_dir / "weights")  # float32-loadable after a bfloat16 run
+    assert all(str(w.dtype) == "float32" for w in generator.weights)
+    with pytest.raises(ConfigError, match="precision: run has 'bfloat16', given 'float32'"):
+        train(dataset, run_dir, model_config=MODEL, train_config=TRAIN.replace(steps=2, precision="float32"),
+              progress=False, eval_every=0)
+    resumed = train(dataset, run_dir, model_config=MODEL, train_config=TRAIN.replace(steps=2, precision="auto"),
+                    progress=False, eval_every=0, tensorboard=False)  # auto resolves to the same: allowed
+    assert resumed.step == 2 and np.isfinite(resumed.metrics["d_loss"])
