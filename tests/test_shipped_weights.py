@@ -56,3 +56,42 @@ def test_model_card_numbers_reproduce(tmp_path):
     assert report["n_similar"] == novelty["n_similar"]
     for key, value in novelty["score_quantiles"].items():
         assert report["score_quantiles"][key] == pytest.approx(value, rel=1e-3)
+
+
+EVALUATION = WEIGHTS / "evaluation.json"  # the evaluation table MODEL_CARD.md prints, as measured
+
+
+def test_model_card_prints_the_evaluation_and_recovery_numbers():
+    card = (WEIGHTS / "MODEL_CARD.md").read_text()
+    evaluation = json.loads(EVALUATION.read_text())
+    assert evaluation["command"] in card and evaluation["embedding"] in card
+    rows = {line.split("|")[1].strip().split(" ")[0]: line for line in card.splitlines() if line.startswith("| ")}
+    for metric in evaluation["metrics"]["generated"]:
+        cells = [c.strip() for c in rows[metric].split("|")[2:6]]
+        expected = [f"{evaluation['metrics'][s][metric]:.4g}" for s in ("generated", "real", "collapsed", "noise")]
+        assert cells == expected, metric
+    novelty = json.loads(NOVELTY.read_text())
+    recovery = novelty["recovery"]
+    assert novelty["recovery_command"] in card
+    assert f"median **{recovery['training_db']['median']:.2f} dB**" in card
+    assert f"median **{recovery['heldout_db']['median']:.2f} dB**" in card
+    assert f"p = {recovery['p_value']:.3f}" in card and recovery["verdict"] in card
+
+
+@pytest.mark.slow
+def test_model_card_evaluation_reproduces(tmp_path):
+    from beatgan.corpus import find_kits, render_corpus
+
+    novelty = json.loads(NOVELTY.read_text())
+    if len(find_kits()) < novelty["corpus_kits"]:
+        pytest.skip("the open corpus the weights were evaluated on needs the Debian drum kits (make test installs them)")
+    corpus = render_corpus(tmp_path / "open_loops", count=novelty["corpus_count"], seed=0, progress=False)
+    evaluation = json.loads(EVALUATION.read_text())
+    out = tmp_path / "evaluation"
+    args = [str(corpus.output) if a == "data/open_loops" else str(out) if a == "outputs/weights_evaluation" else a
+            for a in evaluation["command"].split()[1:]]
+    assert main([*args, "--quiet"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    for kind, metrics in evaluation["metrics"].items():
+        for metric, value in metrics.items():
+            assert report["metrics"][kind][metric] == pytest.approx(value, rel=1e-3, abs=1e-6), (kind, metric)
