@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/open_loops
 OUT    ?= outputs
 
-.PHONY: run test test-fast lab setup system-deps corpus clean
+.PHONY: run test test-fast mutation lab setup system-deps corpus clean
 
 # The venv is (re)installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -34,6 +34,11 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -ra -m "not slow"
+
+# Mutation testing of the core modules against their fast tests (slow: tens of minutes; not part of `test`).
+# Writes benchmarks/mutation/REPORT.md; MODULES="losses novelty" runs a subset.
+mutation: setup
+	$(PY) scripts/mutation.py $(MODULES)
 
 lab: setup
 	$(VENV)/bin/jupyter lab beat_gan.ipynb

@@ -451,7 +451,7 @@ def load_generator(directory: str | os.PathLike):
     try:
         with np.load(weights_path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # EOFError: an empty file
         raise CheckpointError(f"{weights_path} is not a readable weights file: {error}") from None
     check_arrays(arrays, {v.path: tuple(v.shape) for v in generator.weights}, weights_path,
                  against=CONFIG_FILE, needed_by="the config")

@@ -190,3 +190,91 @@ def test_other_backend_integer_dtypes_are_cast(gan, tmp_path):
     assert restore_checkpoint(gan, path)["step"] == 1
     state = json.loads((path / STATE_FILE).read_text())
     assert state["backend"] == keras.backend.backend() and state["variables"] == len(arrays)
+
+
+# --- exported generator weights -----------------------------------------------------------------
+
+from beatgan.checkpoint import CONFIG_FILE, WEIGHTS_FILE, export_generator, load_generator  # noqa: E402
+from beatgan.model import build_generator  # noqa: E402
+
+TINY_G = ModelConfig(model_dim=2)
+
+
+def _z(config=TINY_G, n=3):
+    return np.random.default_rng(7).uniform(-1, 1, (n, config.latent_dim)).astype("float32")
+
+
+@pytest.fixture
+def exported(tmp_path):
+    keras.utils.set_random_seed(1)
+    generator = build_generator(TINY_G)
+    export_generator(generator, TINY_G, tmp_path / "w", dtype="float16")
+    return generator, tmp_path / "w"
+
+
+def test_float16_export_round_trips_within_its_precision(exported):
+    generator, directory = exported
+    with np.load(directory / WEIGHTS_FILE) as stored:
+        assert {stored[k].dtype for k in stored.files} == {np.dtype("float16")}
+    loaded, config = load_generator(directory)
+    assert config == TINY_G
+    for original, restored in zip(generator.weights, loaded.weights):
+        want = np.asarray(original.numpy())
+        got = np.asarray(restored.numpy())
+        assert got.dtype == np.float32
+        # float16 keeps 11 significant bits: relative error <= 2**-11 (plus subnormals near 0)
+        np.testing.assert_allclose(got, want, rtol=2.0**-11, atol=2.0**-24, err_msg=original.path)
+        np.testing.assert_array_equal(got, want.astype(np.float16).astype(np.float32))
+    out = keras.ops.convert_to_numpy(loaded(_z(), training=False))
+    ref = keras.ops.convert_to_numpy(generator(_z(), training=False))
+    np.testing.assert_allclose(out, ref, atol=1e-2)
+    assert np.abs(out - ref).max() > 0  # it did go through float16
+
+
+def test_float32_export_round_trips_exactly(tmp_path):
+    keras.utils.set_random_seed(2)
+    generator = build_generator(TINY_G)
+    export_generator(generator, TINY_G, tmp_path / "w", dtype="float32")
+    loaded, _ = load_generator(tmp_path / "w")
+    for original, restored in zip(generator.weights, loaded.weights):
+        np.testing.assert_array_equal(restored.numpy(), original.numpy())
+
+
+def test_generator_arrays_that_do_not_match_the_config_are_refused(exported):
+    _, directory = exported
+    ModelConfig(model_dim=4).save(directory / CONFIG_FILE)  # the config now asks for wider layers
+    with pytest.raises(CheckpointError, match=r"shape .*the config needs"):
+        load_generator(directory)
+
+
+def test_generator_arrays_with_a_missing_weight_are_refused(exported):
+    _, directory = exported
+    with np.load(directory / WEIGHTS_FILE) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    dropped = sorted(arrays)[0]
+    del arrays[dropped]
+    np.savez(directory / WEIGHTS_FILE, **arrays)
+    with pytest.raises(CheckpointError, match="does not match .*missing"):
+        load_generator(directory)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.0])
+def test_generator_file_cut_short_is_refused(exported, keep):
+    _, directory = exported
+    path = directory / WEIGHTS_FILE
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match="not a readable weights file"):
+        load_generator(directory)
+
+
+def test_generator_directory_without_config_or_weights_is_refused(exported, tmp_path):
+    _, directory = exported
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nowhere")
+    (directory / WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match="has no"):
+        load_generator(directory)
+    (directory / CONFIG_FILE).unlink()
+    with pytest.raises(CheckpointError, match="needs the model config"):
+        load_generator(directory)

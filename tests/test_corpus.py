@@ -397,3 +397,59 @@ def test_full_corpus(tmp_path):
     assert check.exact_length == 1.0
     assert check.tempo_agreement >= 0.8, check
     assert check.onsets_on_grid >= 0.9, check
+
+
+# --- the checker itself catches loops off tempo or off the grid ------------------------------------
+
+from beatgan.corpus.analysis import onset_grid_offsets, tempo_agrees  # noqa: E402
+
+CHECK_RATE = 44100
+
+
+def _rendered(bpm, count=4):
+    quiet = Humanize(jitter_ms=0.0, velocity_spread=0.0)
+    return [render_loop(pattern, synth_kit(), bpm=bpm, bars=2, rng=np.random.default_rng(i), humanize=quiet)
+            for i, pattern in enumerate(classic_grooves()[:count])]
+
+
+def _write_loops(folder: Path, loops, named_bpm) -> Path:
+    folder.mkdir()
+    for i, audio in enumerate(loops):
+        soundfile.write(str(folder / f"loop_{i + 1:04d}_synth_groove-{i}_{named_bpm}bpm.wav"), audio, CHECK_RATE,
+                        subtype="FLOAT")
+    return folder
+
+
+def test_checker_passes_good_loops_and_flags_wrong_tempo_and_shifted_onsets(tmp_path):
+    bpm = 120
+    loops = _rendered(bpm)
+    good = check_corpus(_write_loops(tmp_path / "good", loops, bpm))
+    assert good.exact_length == 1.0 and good.tempo_agreement >= 0.75 and good.onsets_on_grid >= 0.9, good
+
+    wrong_name = check_corpus(_write_loops(tmp_path / "tempo", loops, 97))  # 120/97: no factor 1/2, 1 or 2
+    assert wrong_name.exact_length == 0.0 and wrong_name.tempo_agreement == 0.0, wrong_name
+
+    half_step = round(60 / bpm / 4 / 2 * CHECK_RATE)  # half a 16th: 62.5 ms off the grid
+    shifted = check_corpus(_write_loops(tmp_path / "shifted", [np.roll(a, half_step, axis=0) for a in loops], bpm))
+    assert shifted.exact_length == 1.0  # the length is right, only the onsets moved
+    assert shifted.onsets_on_grid <= 0.2, shifted
+
+
+def test_onset_grid_offsets_measure_a_known_shift():
+    bpm = 120
+    audio = _rendered(bpm, count=1)[0]
+    step = 60 / bpm / 4
+    assert np.median(onset_grid_offsets(audio, CHECK_RATE, bpm)) < 0.015
+    for shift in (0.03, 0.05):
+        moved = np.roll(audio, round(shift * CHECK_RATE), axis=0)
+        offsets = onset_grid_offsets(moved, CHECK_RATE, bpm)
+        assert np.all((offsets >= 0) & (offsets <= step / 2 + 1e-9))
+        assert np.median(offsets) == pytest.approx(shift, abs=0.015)
+
+
+@pytest.mark.parametrize("estimate, bpm, agrees", [
+    (120.0, 120, True), (60.0, 120, True), (240.0, 120, True), (124.0, 120, True), (126.0, 120, False),
+    (97.0, 120, False), (180.0, 120, False), (90.0, 120, False),
+])
+def test_tempo_agrees_up_to_octave_errors_only(estimate, bpm, agrees):
+    assert tempo_agrees(estimate, bpm) is agrees

@@ -264,3 +264,84 @@ def test_loop_batches_reject_bad_arguments(changes, error, match):
     arguments = {"audio": _audio(4), "batch_size": 2, "d_steps": 5, "seed": 0, "steps": 10, **changes}
     with pytest.raises(error, match=match):
         LoopBatches(arguments.pop("audio"), **arguments)
+
+
+# --- one TensorFlow step against the formulas, computed independently --------------------------
+
+
+def _tf_only():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the independent computation uses tf.GradientTape")
+
+
+def _copy_networks(gan):
+    """Fresh networks (phase shuffle off, as in ``gan``) holding copies of ``gan``'s current weights."""
+    from beatgan.model import build_generator
+
+    generator, critic = build_generator(gan.model_config), build_discriminator(gan.model_config)
+    generator.set_weights(gan.generator.get_weights())
+    critic.set_weights(gan.discriminator.get_weights())
+    return generator, critic
+
+
+def _independent_critic_loss(critic, real, fake, alpha, gp_weight, tf):
+    """d_loss = mean D(fake) - mean D(real) + gp_weight * mean_b (||dD/dx_hat[b]|| - 1)^2, written out here."""
+    x_hat = tf.constant(real + alpha * (fake - real))
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        total = tf.reduce_sum(critic(x_hat, training=True))
+    grad = tape.gradient(total, x_hat)
+    gp = tf.reduce_mean((tf.sqrt(tf.reduce_sum(grad**2, axis=[1, 2]) + 1e-12) - 1.0) ** 2)
+    d_real, d_fake = critic(real, training=True), critic(fake, training=True)
+    return tf.reduce_mean(d_fake) - tf.reduce_mean(d_real) + gp_weight * gp, gp, tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
+
+
+def test_one_step_with_fixed_noise_equals_the_formulas_and_improves_the_critic():
+    _tf_only()
+    import tensorflow as tf
+
+    config = ModelConfig(model_dim=2, phase_shuffle=0)
+    train = TrainConfig(batch_size=3, d_steps=1, seed=4, gp_weight=10.0)
+    rng = np.random.default_rng(8)
+    noise = (rng.uniform(-1, 1, (1, 3, 100)).astype("float32"), rng.uniform(0, 1, (1, 3, 1, 1)).astype("float32"),
+             rng.uniform(-1, 1, (3, 100)).astype("float32"))
+
+    class FixedNoise(WaveGAN):
+        def draw_step_noise(self, batch_size):
+            return noise
+
+    gan = FixedNoise(config, train)
+    lr = 1e-3
+    gan.compile(d_optimizer=keras.optimizers.SGD(lr), g_optimizer=keras.optimizers.SGD(lr))
+    generator, critic = _copy_networks(gan)  # the initial weights, before the step
+    audio = _batch(rng, (6, 16384, 2)) * 0.5
+    batches = LoopBatches(audio, batch_size=3, d_steps=1, seed=0, steps=1)
+    real = batches[0]  # d_steps = 1: the batch is the one minibatch
+    history = gan.fit(batches, epochs=1, verbose=0).history
+
+    fake = generator(noise[0][0], training=True).numpy()
+    with tf.GradientTape() as tape:
+        d_loss, gp, wasserstein = _independent_critic_loss(critic, real, fake, noise[1][0], 10.0, tf)
+    d_grads = tape.gradient(d_loss, critic.trainable_variables)
+    assert float(gp) > 0
+    assert history["d_loss"][0] == pytest.approx(float(d_loss), rel=1e-4, abs=1e-5)
+    assert history["gp"][0] == pytest.approx(float(gp), rel=1e-4, abs=1e-6)
+    assert history["wasserstein"][0] == pytest.approx(float(wasserstein), rel=1e-4, abs=1e-5)
+
+    # the critic update is SGD on that loss: w - lr * grad
+    for variable, grad, after in zip(critic.trainable_variables, d_grads, gan.discriminator.trainable_variables):
+        np.testing.assert_allclose(after.numpy(), variable.numpy() - lr * grad.numpy(), atol=1e-6, err_msg=variable.path)
+    # ... which moves it the right way on the same batch: the loss falls, real scores rise above fake ones
+    for variable, grad in zip(critic.trainable_variables, d_grads):
+        variable.assign(variable - lr * grad)
+    new_loss, _, new_wasserstein = _independent_critic_loss(critic, real, fake, noise[1][0], 10.0, tf)
+    assert float(new_loss) < float(d_loss)
+    assert float(new_wasserstein) > float(wasserstein)
+
+    # the generator step scores G(z_g) with the updated critic: g_loss = -mean D'(G(z_g))
+    with tf.GradientTape() as tape:
+        g_loss = -tf.reduce_mean(critic(generator(noise[2], training=True), training=True))
+    g_grads = tape.gradient(g_loss, generator.trainable_variables)
+    assert history["g_loss"][0] == pytest.approx(float(g_loss), rel=1e-4, abs=1e-5)
+    for variable, grad, after in zip(generator.trainable_variables, g_grads, gan.generator.trainable_variables):
+        np.testing.assert_allclose(after.numpy(), variable.numpy() - lr * grad.numpy(), atol=1e-6, err_msg=variable.path)

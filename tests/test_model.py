@@ -169,3 +169,70 @@ def test_phase_shuffle_is_twice_differentiable_in_the_other_backend(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     with np.load(out) as arrays:
         _check_second_derivative(*(arrays[f"arr_{i}"] for i in range(4)))
+
+
+# --- phase shuffle inside the built critic ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+@pytest.mark.parametrize("slice_len", [16384, 32768])
+def test_critic_holds_phase_shuffle_layers_with_the_configured_radius(radius, slice_len):
+    config = ModelConfig(model_dim=2, phase_shuffle=radius, slice_len=slice_len)
+    critic = build_discriminator(config, seed=5)
+    shuffles = [layer for layer in critic.layers if isinstance(layer, PhaseShuffle)]
+    assert len(shuffles) == len(discriminator_plan(config)) - 1  # after every convolution but the last
+    assert [layer.radius for layer in shuffles] == [radius] * len(shuffles)
+    assert [layer.seed for layer in shuffles] == [5 + i for i in range(len(shuffles))]
+    assert not any(isinstance(layer, PhaseShuffle) for layer in
+                   build_discriminator(ModelConfig(model_dim=2, phase_shuffle=0), seed=5).layers)
+
+
+def _critic_pair(radius=2, seed=3):
+    """A critic with phase shuffle and one without it holding the same weights."""
+    shuffled = build_discriminator(ModelConfig(model_dim=2, phase_shuffle=radius), seed=seed)
+    plain = build_discriminator(ModelConfig(model_dim=2, phase_shuffle=0), seed=seed)
+    plain.set_weights(shuffled.get_weights())
+    return shuffled, plain
+
+
+def _audio(batch=2):
+    return np.random.default_rng(4).uniform(-1, 1, (batch, 16384, 2)).astype("float32")
+
+
+def test_critic_phase_shuffle_is_active_in_training_and_identity_in_inference():
+    shuffled, plain = _critic_pair()
+    x = _audio()
+    reference = keras.ops.convert_to_numpy(plain(x, training=False))
+    for _ in range(3):  # inference: the unshuffled critic, every call
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(shuffled(x, training=False)), reference)
+    trained = [keras.ops.convert_to_numpy(shuffled(x, training=True)) for _ in range(8)]
+    distinct = {tuple(np.round(t.ravel(), 6)) for t in trained}
+    assert len(distinct) >= 3  # new shifts at every call
+    assert any(not np.allclose(t, reference, atol=1e-6) for t in trained)
+
+
+def test_critic_first_shuffle_equals_a_manual_shift():
+    shuffled, _ = _critic_pair(radius=2)
+    x = _audio()
+    before = keras.Model(shuffled.input, shuffled.get_layer("lrelu_0").output)
+    after = keras.Model(shuffled.input, shuffled.get_layer("phase_shuffle_0").output)
+    features = keras.ops.convert_to_numpy(before(x, training=True))  # (B, 4096, d): no randomness before it
+    seen = set()
+    for _ in range(30):
+        out = keras.ops.convert_to_numpy(after(x, training=True))
+        matches = [s for s in range(-2, 3) if np.array_equal(out, _shifted(features, s, 2))]
+        assert len(matches) == 1, "the output must be the features shifted by one s in [-2, 2]"
+        seen.add(matches[0])
+    assert len(seen) >= 3
+
+
+def test_critic_training_outputs_repeat_for_a_seed_and_differ_for_another():
+    def outputs(seed):
+        keras.utils.set_random_seed(0)  # the same initial weights
+        critic = build_discriminator(ModelConfig(model_dim=2, phase_shuffle=2), seed=seed)
+        x = _audio()
+        return np.stack([keras.ops.convert_to_numpy(critic(x, training=True)) for _ in range(6)])
+
+    first = outputs(11)
+    np.testing.assert_array_equal(outputs(11), first)
+    assert not np.array_equal(outputs(12), first)

@@ -272,3 +272,37 @@ def test_logmel_features_shape():
     f = logmel_features(x, sample_rate=14700)
     assert f.shape == (3, 64 * 65) and f.dtype == np.float32
     np.testing.assert_allclose(f, -60.0, rtol=1e-6)
+
+
+# --- near-ties below float32 resolution ---------------------------------------------------------
+
+
+def _near_ties(length, seed=21, n=24):
+    """float64 loops that differ from one base loop by ~1e-7 per sample, below float32 resolution.
+
+    The float32 candidate pass cannot order them (its error is ~1e-4 of the score); only the
+    error bounds keep every one of them for the exact float64 pass.
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(-0.9, 0.9, (length, 2))
+    training = base + rng.normal(0, 1e-7, (n, length, 2))
+    training[5] = rng.uniform(-0.9, 0.9, (length, 2))  # an unrelated loop
+    generated = base[None] + rng.normal(0, 1e-7, (3, length, 2))
+    return generated, training
+
+
+@pytest.mark.parametrize("length", [4097, 8192])
+def test_nearest_and_top_k_on_near_ties_below_float32_resolution(length):
+    generated, training = _near_ties(length)
+    assert np.array_equal(training[0].astype(np.float32), training[1].astype(np.float32)) or \
+        np.abs(training[0] - training[1]).max() < 1e-6
+    want_index, want_score = pairwise(generated, training)
+    index, score = nearest(generated, training)
+    np.testing.assert_array_equal(index, want_index)
+    np.testing.assert_array_equal(score, want_score)
+    index3, score3 = top_k(generated, training, 3, chunk=7)
+    for i, b in enumerate(generated):
+        scores = np.array([similarity_score(a, b) for a in training])
+        order = np.lexsort((np.arange(len(training)), scores))[:3]
+        np.testing.assert_array_equal(index3[i], order)
+        np.testing.assert_array_equal(score3[i], scores[order])

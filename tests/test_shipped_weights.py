@@ -95,3 +95,62 @@ def test_model_card_evaluation_reproduces(tmp_path):
     for kind, metrics in evaluation["metrics"].items():
         for metric, value in metrics.items():
             assert report["metrics"][kind][metric] == pytest.approx(value, rel=1e-3, abs=1e-6), (kind, metric)
+
+
+def test_model_card_prints_the_measured_numbers():
+    """Fast part of the card check: every number the card prints equals novelty.json / the files.
+
+    The slow test above re-measures novelty.json on a rendered 434-loop corpus; this one only checks
+    that the card quotes what was measured (rounded as printed) and describes the shipped files.
+    """
+    card = (WEIGHTS / "MODEL_CARD.md").read_text()
+    novelty = json.loads(NOVELTY.read_text())
+    config = json.loads((WEIGHTS / CONFIG_FILE).read_text())
+    q = novelty["score_quantiles"]
+    assert (f"min {q['q00']:.3f}, 5 % {q['q05']:.3f}, median {q['q50']:.3f}, 95 % {q['q95']:.3f}, "
+            f"max {q['q100']:.3f}") in card
+    m = novelty["logmel_distance_quantiles_db"]
+    assert f"min {m['q00']:.2f} dB, median {m['q50']:.2f} dB, max {m['q100']:.2f} dB" in card
+    assert f"({100 * novelty['fraction_similar']:.1f} %)" in card
+    assert f"{novelty['n_generated']} loops generated with seed 0" in card
+    assert f"with the {novelty['n_training']} loops" in card and f"--count {novelty['corpus_count']}" in card
+    assert f"{novelty['corpus_kits']} kits" in card and f"**{novelty['step']} generator steps**" in card
+    assert f"generator.npz` (float16, {(WEIGHTS / WEIGHTS_FILE).stat().st_size:,} bytes)" in card
+    assert (f"model_dim {config['model_dim']}, {config['slice_len']} samples x {config['channels']} channels at "
+            f"{config['sample_rate']} Hz") in card
+    assert f"phase shuffle {config['phase_shuffle']}" in card and f"kernel {config['kernel_len']}" in card
+
+
+def _mean_logmel(audio, rate):
+    import librosa
+
+    mono = np.asarray(audio, dtype=np.float32).mean(axis=-1)  # (N, T)
+    mel = librosa.feature.melspectrogram(y=mono, sr=rate, n_fft=1024, hop_length=256, n_mels=40)
+    return librosa.power_to_db(mel + 1e-10).mean(axis=(0, 2))  # (n_mels,) dB
+
+
+def test_shipped_weights_sound_closer_to_the_corpus_than_random_weights(tmp_path):
+    """The shipped generator's mean log-mel spectrum is far nearer a rendered corpus sample's than an
+    untrained generator's of the same config (a weights file swapped for random init fails this)."""
+    import librosa
+
+    from beatgan.backend import keras
+    from beatgan.corpus import render_corpus
+    from beatgan.model import build_generator
+
+    generator, config = load_generator(WEIGHTS)
+    corpus = render_corpus(tmp_path / "loops", count=6, seed=0, progress=False)
+    loops = []
+    for path in corpus.files:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio = librosa.resample(audio.T, orig_sr=rate, target_sr=config.sample_rate).T[: config.slice_len]
+        loops.append(audio)
+    real = _mean_logmel(np.stack(loops), config.sample_rate)
+    z = np.random.default_rng(0).uniform(-1, 1, (8, config.latent_dim)).astype("float32")
+    shipped = _mean_logmel(keras.ops.convert_to_numpy(generator(z, training=False)), config.sample_rate)
+    keras.utils.set_random_seed(0)
+    untrained = build_generator(config)
+    random = _mean_logmel(keras.ops.convert_to_numpy(untrained(z, training=False)), config.sample_rate)
+    shipped_db = float(np.sqrt(np.mean((shipped - real) ** 2)))
+    random_db = float(np.sqrt(np.mean((random - real) ** 2)))
+    assert shipped_db < 0.5 * random_db, (shipped_db, random_db)
