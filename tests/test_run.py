@@ -242,7 +242,6 @@ def test_jax_backend_resumes_a_tensorflow_run(dataset, tmp_path):
     assert restore_checkpoint(make_gan(run_dir), newest)["step"] == 3  # and back: JAX's checkpoint loads on TF
 
 
-<<<<<<< HEAD
 def test_cheap_evaluation_is_logged_next_to_the_losses(dataset, tmp_path):
     run_dir = tmp_path / "run"
     audio = np.concatenate([load_dataset(dataset).audio] * 2)  # 16 examples: enough for NDB's bins
@@ -282,7 +281,8 @@ def test_a_run_records_its_resolved_precision_and_refuses_another(dataset, tmp_p
     resumed = train(dataset, run_dir, model_config=MODEL, train_config=TRAIN.replace(steps=2, precision="auto"),
                     progress=False, eval_every=0, tensorboard=False)  # auto resolves to the same: allowed
     assert resumed.step == 2 and np.isfinite(resumed.metrics["d_loss"])
-=======
+
+
 def test_train_command_resumes_past_a_damaged_newest_checkpoint(dataset, tmp_path, capsys):
     """Fast guard of the SIGKILL resume test: ``beatgan train`` in-process, newest checkpoint cut short."""
     keras = pytest.importorskip("keras")
@@ -308,4 +308,3 @@ def test_train_command_resumes_past_a_damaged_newest_checkpoint(dataset, tmp_pat
     np.testing.assert_array_equal(metrics["step"], [1, 2, 3, 4, 5])  # steps 3-4 redone, not logged twice
     for name in METRIC_NAMES:  # the redone steps repeat the lost ones: same seed, same batches
         np.testing.assert_allclose(metrics[name][:4], before[name], rtol=1e-5, err_msg=name)
->>>>>>> tests14
