@@ -112,7 +112,10 @@ def quiet_import(name: str):
         return sys.modules[name]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _native_stderr_silenced():
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if name == "tensorflow":
+            module.config.list_physical_devices()  # probes CUDA now, while silenced
+    return module
 
 
 def load_keras():

@@ -162,7 +162,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> tuple[fl
     sigma1, sigma2 : array_like
         Covariances, shape (d, d).
     eps : float, default 1e-6
-        Offset added to both diagonals when the matrix square root is not finite.
+        First offset added to both diagonals when the matrix square root is not finite or
+        has an imaginary part above 1e-3 of the mean variance (then 1e-4 and 1e-2 of it).
 
     Returns
     -------
@@ -174,18 +175,24 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, eps: float = 1e-6) -> tuple[fl
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     notes = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular products are handled below
-        covmean = linalg.sqrtm(s1 @ s2)
-        if not np.all(np.isfinite(covmean)):
-            notes.append(f"sqrtm not finite: {eps:g} * I added to both covariances")
-            offset = np.eye(len(s1)) * eps
-            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    if np.iscomplexobj(covmean):
-        imag = float(np.max(np.abs(covmean.imag)))
-        if imag > 1e-3:
-            notes.append(f"sqrtm had an imaginary part up to {imag:.3g}; real part used")
-        covmean = covmean.real
+    scale = max(float(np.trace(s1) + np.trace(s2)) / (2 * len(s1)), 1e-12)  # mean variance
+    covmean = None
+    # the usual guard (pytorch-fid): a product of near-singular covariances can give sqrtm a
+    # non-finite or clearly complex result; an offset on both diagonals, grown until it does not
+    for offset in (0.0, eps, eps * 1e2 * scale, eps * 1e4 * scale):
+        shifted = np.eye(len(s1)) * offset
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular products are handled here
+            candidate = linalg.sqrtm((s1 + shifted) @ (s2 + shifted))
+        imag = float(np.max(np.abs(np.imag(candidate)))) if np.iscomplexobj(candidate) else 0.0
+        if np.all(np.isfinite(candidate)) and imag <= 1e-3 * scale:
+            covmean = np.real(candidate)
+            if offset:
+                notes.append(f"sqrtm ill-conditioned: {offset:.3g} * I added to both covariances")
+            break
+    if covmean is None:  # still complex: keep the real part, and say so
+        notes.append(f"sqrtm had an imaginary part up to {imag:.3g} even with an offset; real part used")
+        covmean = np.real(candidate)
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
     return max(value, 0.0), notes

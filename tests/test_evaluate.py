@@ -205,3 +205,18 @@ def test_musicnn_parity_with_tf1_graph():
     if result.returncode == 2:
         pytest.skip("tf-keras is not installed (set BEATGAN_TF_KERAS_PATH to a pip --target folder holding it)")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_frechet_distance_matches_the_closed_form_and_survives_singular_covariances():
+    from beatgan.evaluate import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.1, 2.0, 50), rng.uniform(0.1, 2.0, 50)
+    mu1, mu2 = rng.normal(size=50), rng.normal(size=50)
+    value, notes = frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)  # diagonal closed form
+    assert value == pytest.approx(expected, rel=1e-9) and notes == []
+    low_rank = rng.normal(size=(120, 200)) @ rng.normal(size=(200, 200)) * 0.1  # 120 samples in 200-d
+    sigma = np.cov(low_rank, rowvar=False)  # singular
+    same, _ = frechet_distance(low_rank.mean(0), sigma, low_rank.mean(0), sigma)
+    assert 0.0 <= same <= 1e-3 * np.trace(sigma)  # a set against itself: (about) zero, never NaN
