@@ -109,3 +109,26 @@ def test_prepare_rejects_unknown_choices(folder, args):
     with pytest.raises(SystemExit) as exit_info:
         main(["prepare", str(folder), *args])
     assert exit_info.value.code == 2
+
+
+START_UP_LINES = ("I0000", "E0000", "W0000", "cuInit", "oneDNN", "cuda drivers", "absl::InitializeLog")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["generate", "--weights", "weights", "-n", "2", "-o", "{tmp}"]],
+                         ids=["help", "generate"])
+def test_commands_start_quietly_on_a_cpu(argv, tmp_path):
+    """No TensorFlow C++ start-up line; one line naming the backend and device instead."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    done = subprocess.run([sys.executable, "-m", "beatgan", *[a.format(tmp=tmp_path) for a in argv]], cwd=repo,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert not [line for line in output.splitlines() if any(s in line for s in START_UP_LINES)], output
+    if argv[0] == "generate":
+        assert re.search(r"^backend: tensorflow \S+ on (CPU|GPU)", done.stderr, re.M), done.stderr
