@@ -88,7 +88,7 @@ def select_backend(backend: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced():
+def native_stderr_silenced():
     """Point file descriptor 2 at /dev/null for the block (C++ libraries write there directly)."""
     try:
         sys.stderr.flush()
@@ -111,7 +111,7 @@ def quiet_import(name: str):
     if name in sys.modules:
         return sys.modules[name]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         module = importlib.import_module(name)
         if name == "tensorflow":
             module.config.list_physical_devices()  # probes CUDA now, while silenced
@@ -129,7 +129,7 @@ def load_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later TensorFlow log lines: warnings and errors only
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import keras  # here: only after select_backend, and silenced
 
         if keras.backend.backend() == "tensorflow":

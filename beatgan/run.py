@@ -51,7 +51,7 @@ import numpy as np
 import wavfile24
 from beatgan.atomic import atomic_write, write_json_atomic
 from beatgan.backend import (  # Keras imported quietly
-    check_devices, data_parallel, keras, resolve_precision, select_backend,
+    check_devices, data_parallel, keras, native_stderr_silenced, resolve_precision, select_backend,
 )
 from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
@@ -497,7 +497,8 @@ class SummaryWriter:
             except (RuntimeError, ValueError):
                 pass  # devices already initialised; summaries are tiny either way
         self._tf = tf
-        self._writer = tf.summary.create_file_writer(str(directory))
+        with native_stderr_silenced():  # TF's summary kernels log spurious C++ lines (see scalars)
+            self._writer = tf.summary.create_file_writer(str(directory))
 
     @property
     def active(self) -> bool:
@@ -507,18 +508,21 @@ class SummaryWriter:
         """Write one scalar per entry at generator step ``step``."""
         if not self.active:
             return
-        with self._writer.as_default(step=step):
+        # TensorFlow's string kernels behind summaries print C++ log lines such as "oneDNN supports
+        # DT_STRING only on platforms with AVX-512" (on an AVX-512 CPU too) straight to file
+        # descriptor 2; Python errors still raise.
+        with native_stderr_silenced(), self._writer.as_default(step=step):
             for name, value in values.items():
                 self._tf.summary.scalar(name, value)
-        self._writer.flush()
+            self._writer.flush()
 
     def audio(self, step: int, name: str, clips: np.ndarray, sample_rate: int) -> None:
         """Write float32 clips (k, frames, channels) in [-1, 1] as one audio summary."""
         if not self.active:
             return
-        with self._writer.as_default(step=step):
+        with native_stderr_silenced(), self._writer.as_default(step=step):  # as in scalars
             self._tf.summary.audio(name, np.clip(clips, -1.0, 1.0), sample_rate, max_outputs=len(clips))
-        self._writer.flush()
+            self._writer.flush()
 
     def close(self) -> None:
         if self.active:

@@ -308,3 +308,16 @@ def test_train_command_resumes_past_a_damaged_newest_checkpoint(dataset, tmp_pat
     np.testing.assert_array_equal(metrics["step"], [1, 2, 3, 4, 5])  # steps 3-4 redone, not logged twice
     for name in METRIC_NAMES:  # the redone steps repeat the lost ones: same seed, same batches
         np.testing.assert_allclose(metrics[name][:4], before[name], rtol=1e-5, err_msg=name)
+
+
+def test_train_with_tensorboard_prints_no_tensorflow_log_lines(dataset, tmp_path):
+    """Summaries (scalars and audio) run TensorFlow string kernels that log C++ lines; none reach the user."""
+    env = {k: v for k, v in environment().items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(command(dataset, tmp_path / "run", "--steps", "2", "--log-every", "1", "--preview-every", "1",
+                                  "--checkpoint-every", "2"), capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list((tmp_path / "run" / "tensorboard").glob("events.*"))
+    noisy = [line for line in (done.stdout + done.stderr).splitlines()
+             if any(s in line for s in ("I0000", "E0000", "W0000", "cuInit", "oneDNN"))]
+    assert not noisy, noisy
