@@ -498,6 +498,12 @@ def _reference_set(path: str, fmt: tuple[int, int, int], progress: bool):
     if (loops.sample_rate, loops.slice_len) != (rate, slice_len):
         raise AudioError(f"reference {path} holds {loops.slice_len} samples at {loops.sample_rate} Hz; "
                          f"the loops evaluated are {slice_len} at {rate} Hz: give a folder, which is resampled")
+    names = list(loops.names)
+    first = sorted({name: i for i, name in reversed(list(enumerate(names)))}.values())
+    if len(first) < len(names):  # a prepared dataset: noisy copies of each loop would sit in both real halves
+        print(f"note: reference {path} holds {len(names)} rows of {len(first)} loops (noisy copies); one copy of "
+              "each is used, so the held-out real half shares no loop with the other", file=sys.stderr)
+        loops = dataclasses.replace(loops, audio=loops.audio[first], names=[names[i] for i in first])
     return loops
 
 

@@ -126,3 +126,13 @@ def test_similarity_recovery_report(weights, corpus, tmp_path, capsys):
                  "--recovery", "3", "--heldout", str(heldout), "--recovery-steps", "2", "--quiet"]) == 0
     record = json.loads((out / "recovery.json").read_text())
     assert "verdict" in json.dumps(record) and (out / "recovery.png").is_file()
+
+
+def test_evaluate_against_a_prepared_dataset_uses_one_copy_per_loop(weights, corpus, tmp_path, capsys):
+    dataset = tmp_path / "data.npz"
+    assert main(["prepare", str(corpus), "-o", str(dataset), "--copies", "3", "--quiet"]) == 0
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--weights", str(weights), "--reference", str(dataset), "-n", "12", "-o", str(out),
+                 "--quiet"]) == 0
+    assert "72 rows of 24 loops (noisy copies); one copy of each is used" in capsys.readouterr().err
+    assert json.loads((out / "evaluation.json").read_text())["n_reference"] == 12  # half of 24, not of 72
