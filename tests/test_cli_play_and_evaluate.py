@@ -136,3 +136,24 @@ def test_evaluate_against_a_prepared_dataset_uses_one_copy_per_loop(weights, cor
                  "--quiet"]) == 0
     assert "72 rows of 24 loops (noisy copies); one copy of each is used" in capsys.readouterr().err
     assert json.loads((out / "evaluation.json").read_text())["n_reference"] == 12  # half of 24, not of 72
+
+
+def test_evaluate_run_dir_scores_every_kept_checkpoint(corpus, tmp_path, capsys):
+    from beatgan.config import TrainConfig
+    from beatgan.run import train
+
+    dataset = tmp_path / "data.npz"
+    assert main(["prepare", str(corpus), "-o", str(dataset), "--copies", "1", "--quiet"]) == 0
+    run_dir = tmp_path / "run"
+    train(dataset, run_dir, model_config=ModelConfig(model_dim=2),
+          train_config=TrainConfig(batch_size=2, d_steps=1, steps=4, checkpoint_every=2, preview_every=4),
+          progress=False, eval_every=0, tensorboard=False)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--run-dir", str(run_dir), "--reference", str(corpus), "-n", "12", "-o", str(out),
+                 "--quiet"]) == 0
+    steps = json.loads((out / "steps.json").read_text())["steps"]
+    assert [row["step"] for row in steps] == [2, 4]
+    assert (out / "steps.png").is_file() and (out / "steps.txt").read_text().startswith("step | fad")
+    assert (out / "step_000002" / "evaluation.json").is_file() and (out / "step_000004" / "evaluation.txt").is_file()
+    # the checkpoints' generators differ, so do their scores
+    assert steps[0]["fad"] != steps[1]["fad"]
