@@ -28,6 +28,10 @@ WORK = REPO / "build" / "mutation"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # module key: (file to mutate, fast tests that guard it, mutant-name globs or None for all)
+# Modules whose tests never import TensorFlow (or JAX) run in mutmut's own fork mode: each mutant's
+# worker is forked from a session that has imported the package already (well under a second per
+# mutant). TensorFlow's threads deadlock a forked child, so the others use a bare fork server.
+FORK_SAFE = {"wavfile24", "novelty", "data"}
 MODULES = {
     "wavfile24": ("wavfile24.py", ["tests/test_wavfile24.py"], None),
     "losses": ("beatgan/losses.py", ["tests/test_losses.py", "tests/test_gan.py"], None),
@@ -55,17 +59,20 @@ def _copy_tree(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def _configure(target: Path, path: str, tests: list[str]) -> None:
+def _configure(target: Path, path: str, tests: list[str], fork: bool) -> None:
+    isolation = (
+        'process_isolation = "fork"\n' if fork else
+        # TensorFlow's threads deadlock a process forked after importing it: each mutant's worker
+        # comes from a fork server that has imported nothing (slower, but no false timeouts)
+        'process_isolation = "forkserver"\nforkserver_warmup = "none"\n'
+    )
     section = (
         "\n[tool.mutmut]\n"
         f'source_paths = ["{path}"]\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-m", "not slow", "-q", "-p", "no:cacheprovider", "-x"]\n'
         'also_copy = ["beatgan", "wavfile24.py", "tests", "scripts"]\n'
-        # TensorFlow's threads deadlock a process forked after importing it: each mutant's worker
-        # comes from a fork server that has imported nothing (slower, but no false timeouts)
-        'process_isolation = "forkserver"\n'
-        'forkserver_warmup = "none"\n'
+        + isolation
     )
     pyproject = target / "pyproject.toml"
     text = pyproject.read_text()
@@ -78,7 +85,7 @@ def run_module(key: str, jobs: int) -> None:
     target = WORK / key
     target.mkdir(parents=True, exist_ok=True)
     _copy_tree(target)
-    _configure(target, path, tests)
+    _configure(target, path, tests, fork=key in FORK_SAFE)
     command = [str(MUTMUT), "run", "--max-children", str(jobs), *(names or [])]
     print(f"[{key}] {' '.join(command)}  (in {target})", flush=True)
     subprocess.run(command, cwd=target, stdout=subprocess.DEVNULL, check=False)

@@ -345,3 +345,144 @@ def test_one_step_with_fixed_noise_equals_the_formulas_and_improves_the_critic()
     assert history["g_loss"][0] == pytest.approx(float(g_loss), rel=1e-4, abs=1e-5)
     for variable, grad, after in zip(generator.trainable_variables, g_grads, gan.generator.trainable_variables):
         np.testing.assert_allclose(after.numpy(), variable.numpy() - lr * grad.numpy(), atol=1e-6, err_msg=variable.path)
+
+
+# --- Adam, phase shuffle on, several steps: both backends against a computation written here ------
+
+
+def _adam_worker_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_adam_worker", Path(__file__).with_name("_adam_worker.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_adam_worker(backend: str, out: Path, shape: tuple[int, int, int, int], init: Path | None = None) -> dict:
+    out.mkdir()
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, str(Path(__file__).with_name("_adam_worker.py")), str(out), *map(str, shape)]
+    done = subprocess.run(command + ([str(init)] if init else []), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    with np.load(out / "results.npz") as results:
+        return {key: results[key] for key in results.files}
+
+
+def _adam(weights, grads, moments, t, lr=1e-4, beta_1=0.5, beta_2=0.9, epsilon=1e-7):
+    """WGAN-GP's Adam (Gulrajani et al.: lr 1e-4, betas 0.5 / 0.9; Keras' epsilon), update ``t`` (1-based), float64."""
+    new = []
+    for i, (w, g) in enumerate(zip(weights, grads)):
+        m, v = moments.get(i, (0.0, 0.0))
+        m, v = beta_1 * m + (1 - beta_1) * g, beta_2 * v + (1 - beta_2) * g * g
+        moments[i] = (m, v)
+        new.append(w - lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (np.sqrt(v) + epsilon))
+    return new
+
+
+def _recompute_adam_run(run, shape, worker, tf):
+    """Each step's losses, and the weights after it, from the weights recorded before it.
+
+    Written out here with ``tf.GradientTape`` and numpy: the minibatches, the penalty, the
+    losses and Adam; only the two networks' forward passes are the package's.
+    """
+    from beatgan.model import build_generator
+
+    model_dim, batch, d_steps, steps = shape
+    config = ModelConfig(model_dim=model_dim, phase_shuffle=2)
+    generator, critic = build_generator(config), build_discriminator(config, seed=worker.SEED)
+    shuffles = [layer for layer in critic.layers if "phase_shuffle" in layer.name]
+    assert [layer.name for layer in shuffles] == run["shuffle_layers"].tolist()
+    z_d, alpha, z_g = worker.fixed_noise(d_steps, batch)
+    examples = worker.audio_examples()
+
+    def weights_at(step, net):
+        return [run[f"w{step}/{net.name}/{v.path}"].astype(np.float64) for v in net.trainable_variables]
+
+    def load(net, values):
+        for variable, value in zip(net.trainable_variables, values):
+            variable.assign(value.astype(np.float32))
+
+    losses, after, d_moments, g_moments = [], [], {}, {}
+    for step in range(steps):
+        rows = np.random.default_rng([5, step]).choice(len(examples), size=batch * d_steps,
+                                                          replace=len(examples) < batch * d_steps)
+        minibatches = examples[rows].reshape(d_steps, batch, 16384, 2)  # the i-th run of draws is minibatch i
+        d_weights, g_weights = weights_at(step, critic), weights_at(step, generator)
+        load(generator, g_weights)
+        d_logs = []
+        for i in range(d_steps):
+            load(critic, d_weights)
+            real = tf.constant(minibatches[i])
+            fake = generator(z_d[i], training=True)
+            with tf.GradientTape() as tape:
+                d_real, d_fake = critic(real, training=True), critic(fake, training=True)  # order: as the step
+                x_hat = real + alpha[i] * (fake - real)
+                with tf.GradientTape() as inner:
+                    inner.watch(x_hat)
+                    total = tf.reduce_sum(critic(x_hat, training=True))
+                norms = tf.sqrt(tf.reduce_sum(inner.gradient(total, x_hat) ** 2, axis=[1, 2]) + 1e-12)
+                gp = tf.reduce_mean((norms - 1.0) ** 2)
+                wasserstein = tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
+                d_loss = -wasserstein + 10.0 * gp
+            grads = [g.numpy().astype(np.float64) for g in tape.gradient(d_loss, critic.trainable_variables)]
+            d_weights = _adam(d_weights, grads, d_moments, step * d_steps + i + 1)
+            d_logs.append([float(d_loss), float(gp), float(wasserstein)])
+        load(critic, d_weights)
+        with tf.GradientTape() as tape:
+            g_loss = -tf.reduce_mean(critic(generator(z_g, training=True), training=True))
+        grads = [g.numpy().astype(np.float64) for g in tape.gradient(g_loss, generator.trainable_variables)]
+        g_weights = _adam(g_weights, grads, g_moments, step + 1)
+        d_loss, gp, wasserstein = np.mean(d_logs, axis=0)
+        losses.append([d_loss, float(g_loss), gp, wasserstein])
+        after.append({"generator": g_weights, "discriminator": d_weights})
+        calls = (step + 1) * (3 * d_steps + 1)  # critic calls so far: real, fake, penalty per update; one for G
+        for i, layer in enumerate(shuffles):
+            assert keras.ops.convert_to_numpy(layer.seed_generator.state).tolist() == [worker.SEED + i, calls]
+    return np.array(losses), after, generator, critic
+
+
+def _check_adam_runs(tmp_path, monkeypatch, shape):
+    _tf_only()
+    import tensorflow as tf
+
+    worker = _adam_worker_module()
+    tf_run = _run_adam_worker("tensorflow", tmp_path / "tensorflow", shape)
+    jax_run = _run_adam_worker("jax", tmp_path / "jax", shape, init=tmp_path / "tensorflow" / "results.npz")
+    assert (str(tf_run["backend"]), str(jax_run["backend"])) == ("tensorflow", "jax")
+    monkeypatch.setattr(keras.random, "randint", worker.fixed_randint)  # the workers' phase shifts
+    losses, after, generator, critic = _recompute_adam_run(tf_run, shape, worker, tf)
+
+    # the shifts are not all zero: in training the critic scores a batch differently than outside it
+    x = worker.audio_examples()[:2]
+    assert not np.allclose(critic(x, training=True).numpy(), critic(x, training=False).numpy(), atol=1e-7)
+    steps = shape[3]
+    for run in (tf_run, jax_run):
+        backend = str(run["backend"])
+        assert run["logs"].shape == (steps, 4)
+        np.testing.assert_allclose(run["logs"], losses, rtol=1e-4, atol=1e-5, err_msg=backend)
+        for step in range(steps):
+            for net in (generator, critic):
+                for variable, expected in zip(net.trainable_variables, after[step][net.name]):
+                    key = f"w{step + 1}/{net.name}/{variable.path}"
+                    changed = np.abs(run[key] - run[f"w{step}/{net.name}/{variable.path}"]).max()
+                    assert changed > 0 or variable.path == "score/bias", key  # the bias gets no gradient
+                    # Adam divides by the gradient's running RMS: where a gradient is ~0 (cancellation) the
+                    # backends' float32 round-off moves an element by up to about one step (lr = 1e-4). A wrong
+                    # rate, beta, epsilon or sign moves most elements, so the bulk is held tight.
+                    diff = np.abs(run[key] - expected)
+                    assert diff.max() < 3e-4, f"{backend} {key}: {diff.max():.3g}"
+                    assert np.quantile(diff, 0.99) < 2e-6, f"{backend} {key}: {np.quantile(diff, 0.99):.3g}"
+                    assert diff.mean() < 1e-6, f"{backend} {key}: {diff.mean():.3g}"
+    np.testing.assert_allclose(jax_run["logs"], tf_run["logs"], rtol=1e-5, atol=1e-6)
+
+
+def test_adam_steps_with_phase_shuffle_agree_across_backends_and_with_the_formulas(tmp_path, monkeypatch):
+    """TensorFlow and JAX: 3 generator steps of 2 critic updates, Adam, phase shuffle on; tiny networks."""
+    _check_adam_runs(tmp_path, monkeypatch, (2, 2, 2, 3))
+
+
+@pytest.mark.slow
+def test_adam_steps_with_phase_shuffle_agree_at_the_default_critic_updates(tmp_path, monkeypatch):
+    """As above with WaveGAN's 5 critic updates per generator step, batch 3, model_dim 4."""
+    _check_adam_runs(tmp_path, monkeypatch, (4, 3, 5, 3))
