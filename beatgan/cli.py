@@ -715,7 +715,8 @@ VERBS: tuple[Verb, ...] = (
          "Train WaveGAN (WGAN-GP) in a run directory, or resume it: re-running the same command after an "
          "interruption continues from the newest checkpoint. Options not given come from the run's "
          "config.json (or the defaults for a new run); a given option that disagrees with the run is an "
-         "error, except --steps, which may be raised to train longer."),
+         "error, except --steps, which may be raised to train longer, and --checkpoint-every, "
+         "--keep-checkpoints and --preview-every."),
     Verb("generate", "generate loops from generator weights",
          _generate_options, _generate,
          "Generate loops from a weights directory (config.json + generator.npz). 'raw' writes each clip as "

@@ -68,7 +68,8 @@ PREVIEW_COUNT = 4  # clips in each audio preview
 EVAL_COUNT = 64  # fixed latents scored by the cheap metrics during training
 EVAL_REFERENCE = 256  # training examples (a fixed sample) they are scored against
 EVAL_MIN_EXAMPLES = 10  # fewer training examples than this: too few for NDB's bins, no cheap evaluation
-_RESUMABLE = {"steps"}  # fields that may change when a run is resumed
+# fields that may change when a run is resumed: how long it trains and its bookkeeping, not what it computes
+_RESUMABLE = {"steps", "checkpoint_every", "keep_checkpoints", "preview_every"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,7 +331,7 @@ def resolve_configs(run_dir, *, model_options: dict | None = None, train_options
 
     Fields not given come from the run's ``config.json`` when it exists, else
     from the dataclass defaults; a given field that disagrees with the run
-    (other than ``steps``) is an error.
+    (other than ``steps`` and the checkpoint and preview bookkeeping) is an error.
 
     Parameters
     ----------
@@ -359,7 +360,7 @@ def resolve_configs(run_dir, *, model_options: dict | None = None, train_options
 
 
 def check_resume(run_dir, stored: dict, model_config: ModelConfig, train_config: TrainConfig) -> None:
-    """Refuse options that differ from the run's (``steps`` aside); ``precision="auto"`` is compared as resolved."""
+    """Refuse options that differ from the run's (``_RESUMABLE`` aside); ``precision="auto"`` is compared as resolved."""
     if train_config.precision == "auto":
         train_config = train_config.replace(precision=resolve_precision("auto")[0])
     differences = [
@@ -371,7 +372,8 @@ def check_resume(run_dir, stored: dict, model_config: ModelConfig, train_config:
     if differences:
         raise ConfigError(
             f"run directory {run_dir} was started with other options ({'; '.join(differences)}); "
-            "resume with the same options (only --steps may change) or choose a new --run-dir"
+            "resume with the same options (only --steps, --checkpoint-every, --keep-checkpoints and "
+            "--preview-every may change) or choose a new --run-dir"
         )
 
 

@@ -179,6 +179,12 @@ def test_resume_with_other_options_names_the_fields(tmp_path, dataset, capsys):
         resolve_configs(tmp_path, model_options={"model_dim": 4}, train_options={"batch_size": 3})
     model, train_config = resolve_configs(tmp_path, train_options={"steps": 99})
     assert model == MODEL and train_config == TRAIN.replace(steps=99)  # unset options come from the run
+    # bookkeeping may change on resume (keep more checkpoints of a long run); what the step computes may not
+    bookkeeping = {"checkpoint_every": 50, "keep_checkpoints": 40, "preview_every": 7}
+    assert resolve_configs(tmp_path, train_options=bookkeeping)[1] == TRAIN.replace(**bookkeeping)
+    for field, value in (("d_steps", 2), ("d_learning_rate", 3e-4), ("precision", "bfloat16"), ("seed", 1)):
+        with pytest.raises(ConfigError, match=f"{field}: run has"):
+            resolve_configs(tmp_path, train_options={field: value})
     with pytest.raises(ConfigError, match="seed: run has 5, given 0"):
         train(dataset, tmp_path, model_config=MODEL, train_config=TrainConfig(batch_size=2, d_steps=1, steps=6,
                                                                               checkpoint_every=4, preview_every=3))
