@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# musicnn carries the pretrained FAD embedding; its metadata pins numpy<1.17, so no dependencies
 	$(PY) -m pip install --quiet --no-deps 'musicnn==0.1.0'
+	# numba's cache races when two processes compile at once (numba#10128): compile it here, once
+	$(PY) scripts/warm_numba.py
 	@touch $@
 
 system-deps:

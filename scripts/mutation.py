@@ -7,7 +7,7 @@ For each module it copies the tracked working tree to ``build/mutation/<module>/
 and runs ``mutmut run`` (mutmut resumes an interrupted run in the same folder). Then it
 writes ``benchmarks/mutation/REPORT.md``: per module the mutants, killed (tests failed or
 timed out), survivors, and the kill rate, with every survivor's file:line and diff. A
-survivor named in ``benchmarks/mutation/equivalent.txt`` (``mutant_name  reason`` per line)
+survivor named in ``benchmarks/mutation/equivalent*.txt`` (``mutant_name  reason`` per line)
 is listed as equivalent and left out of the rate's denominator. Modules not run are
 reported as not run, not as passing.
 """
@@ -113,9 +113,9 @@ def _diff(target: Path, name: str) -> tuple[str, str]:
 
 
 def _equivalent() -> dict[str, str]:
-    path = OUT / "equivalent.txt"
+    """Equivalent survivors from ``equivalent.txt`` and ``equivalent-<module>.txt``: ``name reason`` a line."""
     table = {}
-    if path.is_file():
+    for path in sorted(OUT.glob("equivalent*.txt")):
         for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 name, _, reason = line.strip().partition(" ")
