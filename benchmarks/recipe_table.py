@@ -1,9 +1,9 @@
-"""Print the recipe table of benchmarks/TRAINING.md from the runs of benchmarks/recipe.sh.
+"""Print the recipe table of benchmarks/TRAINING.md from the runs of benchmarks/recipe.py.
 
     python benchmarks/recipe_table.py RUNS_DIR
 
 For every run directory it reads ``config.json``, the last line of ``metrics.jsonl`` (step reached and
-steps per second), the ``.start`` / ``.done`` times the recipe script wrote, and
+steps per second), the CPU seconds the recipe script wrote in ``NAME.done``, and
 ``RUN/evaluation/evaluation.json`` (from ``beatgan evaluate --weights RUN/weights --reference
 data/open_loops -n 500 -o RUN/evaluation``), and prints one markdown row per configuration: generated
 metrics, with the real and collapsed anchors of the first run in the last rows.
@@ -30,14 +30,15 @@ def main(runs: Path) -> int:
             continue
         report = json.loads(evaluation.read_text())
         anchors = anchors or report["metrics"]
-        start, done = (run.parent / f"{run.name}.start"), (run.parent / f"{run.name}.done")
-        minutes = (int(done.read_text()) - int(start.read_text())) / 60 if done.is_file() and start.is_file() else float("nan")
+        done = run.parent / f"{run.name}.done"  # {"cpu_s", "wall_s", "core"} from benchmarks/recipe.py
+        spent = json.loads(done.read_text()) if done.is_file() else {}
+        minutes = spent.get("cpu_s", float("nan")) / 60
         m, t = config["model"], config["train"]
         rows.append([run.name, f"d{m['model_dim']} b{t['batch_size']} n_critic {t['d_steps']} lr_D {t['d_learning_rate']:g} "
                      f"{t['precision']} {m['slice_len']}", f"{minutes:.0f}", str(losses[-1]["step"] if losses else 0),
                      f"{losses[-1]['steps_per_sec']:.2f}" if losses else "-",
                      *(f"{report['metrics']['generated'][c]:.3g}" for c in COLUMNS)])
-    header = ["run", "configuration", "minutes", "G steps", "G steps/s", *COLUMNS]
+    header = ["run", "configuration", "CPU min", "G steps", "G steps/s", *COLUMNS]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -156,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     class Clock(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.times, self.losses = [], []
+            self.times, self.cpu, self.losses = [], [], []
 
         def on_train_batch_end(self, batch, logs=None):
             self.losses.append(float(logs["d_loss"]))  # float() waits for the step (JAX dispatches async)
             self.times.append(time.perf_counter())
+            self.cpu.append(time.process_time())  # all threads: robust to other work sharing the cores
 
     clock = Clock()
     start = time.perf_counter()
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if timed <= 0:
         raise SystemExit("no timed steps left after warm-up; raise --steps")
     g_per_s = timed / (clock.times[-1] - warm)
+    cpu_per_step = (clock.cpu[-1] - clock.cpu[warm_calls - 1]) / timed if warm_calls else float("nan")
     flops = step_flops(model_config, train_config)
     f_g, f_d = forward_flops(model_config)
 
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{warm - start:.1f} s (tracing/compiling included), timed {timed} step(s)")
     print(f"G steps/s    {g_per_s:.4g}  ({1 / g_per_s:.3g} s per G step)")
     print(f"D steps/s    {args.d_steps * g_per_s:.4g}")
+    print(f"CPU time     {cpu_per_step:.3g} s per G step (user + system, all threads)")
     print(f"FLOPs/G step {flops:.4g} analytic (forward per example: G {f_g:.4g}, D {f_d:.4g})")
     print(f"achieved     {flops * g_per_s / 1e9:.4g} GFLOP/s")
     peak = args.peak_tflops
