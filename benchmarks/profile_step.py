@@ -3,7 +3,7 @@
     python benchmarks/profile_step.py --model-dim 32 --batch-size 32 [--precision bfloat16] [--repeats 3]
 
 Each part is its own ``tf.function`` (graph mode, as ``fit`` runs the step on a CPU), warmed up once and
-timed as the median of ``--repeats`` calls, on the networks and optimizers of a real
+timed in CPU seconds (user + system, all threads) as the median of ``--repeats`` calls, on the networks and optimizers of a real
 :class:`beatgan.gan.WaveGAN`:
 
 - ``G forward``: the generator on one batch of latents (each critic update makes one fake batch);
@@ -29,6 +29,30 @@ import sys
 import time
 
 
+def op_times(logdir) -> dict[str, float]:
+    """Seconds per TensorFlow op type in a profiler trace (``*.xplane.pb`` under ``logdir``).
+
+    Host op events are named ``"name:Type"``; the executor's own events (no ``:``) are left out.
+    """
+    from pathlib import Path
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    totals: dict[str, float] = {}
+    for path in Path(logdir).rglob("*.xplane.pb"):
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(path.read_bytes())
+        for plane in space.planes:
+            names = {k: v.name for k, v in plane.event_metadata.items()}
+            for line in plane.lines:
+                for event in line.events:
+                    name = names.get(event.metadata_id, "")
+                    kind = name.rsplit(":", 1)[-1].strip()
+                    if ":" in name and kind not in ("Run", "Process") and not kind.startswith(("ExecutorState", "__inference")):
+                        totals[kind] = totals.get(kind, 0.0) + event.duration_ps * 1e-12
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dim", type=int, default=32)
@@ -36,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--d-steps", type=int, default=5)
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trace", action="store_true",
+                        help="also trace one whole step with the TensorFlow profiler and print time by op type")
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import numpy as np
@@ -98,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         fn()  # trace and warm up
         times = []
         for _ in range(args.repeats):
-            start = time.perf_counter()
+            start = time.process_time()  # CPU seconds, all threads: robust to other work on the cores
             out = fn()
             tf.nest.map_structure(lambda x: x.numpy() if hasattr(x, "numpy") else x, out)
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
         return statistics.median(times)
 
     parts = {
@@ -117,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                  + parts["G update"])
     print(f"tensorflow {tf.__version__} {args.precision} d={args.model_dim} batch={b} d_steps={args.d_steps}, "
           f"{os.environ.get('TF_NUM_INTRAOP_THREADS', 'default')} intra-op threads")
-    print("| part | ms | share of the step |")
+    print("| part | CPU ms | share of the step |")
     print("|---|---|---|")
     for name, seconds in parts.items():
         print(f"| {name} | {1000 * seconds:.0f} | {100 * seconds / parts['whole step']:.0f} % |")
@@ -125,6 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| penalty (difference of the D grads rows) | {1000 * penalty:.0f} | "
           f"{100 * args.d_steps * penalty / parts['whole step']:.0f} % (x d_steps) |")
     print(f"| sum of the parts | {1000 * parts_sum:.0f} | {100 * parts_sum / parts['whole step']:.0f} % |")
+    if args.trace:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as logdir:
+            tf.profiler.experimental.start(logdir)
+            whole_step()["d_loss"].numpy()
+            tf.profiler.experimental.stop()
+            totals = op_times(logdir)
+        total = sum(totals.values())
+        print(f"\nop types in one traced step ({total:.2f} s of op time):")
+        print("| op type | s | share |")
+        print("|---|---|---|")
+        for kind, seconds in list(totals.items())[:25]:
+            print(f"| {kind} | {seconds:.3f} | {100 * seconds / total:.1f} % |")
     return 0
 
 
