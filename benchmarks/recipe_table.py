@@ -2,8 +2,7 @@
 
     python benchmarks/recipe_table.py RUNS_DIR
 
-For every run directory it reads ``config.json``, the last line of ``metrics.jsonl`` (step reached and
-steps per second), the CPU seconds the recipe script wrote in ``NAME.done``, and
+For every run directory it reads ``config.json``, the last line of ``metrics.jsonl`` (the step reached), the CPU seconds the recipe script wrote in ``NAME.done``, and
 ``RUN/evaluation/evaluation.json`` (from ``beatgan evaluate --weights RUN/weights --reference
 data/open_loops -n 500 -o RUN/evaluation``), and prints one markdown row per configuration: generated
 metrics, with the real and collapsed anchors of the first run in the last rows.
@@ -36,9 +35,9 @@ def main(runs: Path) -> int:
         m, t = config["model"], config["train"]
         rows.append([run.name, f"d{m['model_dim']} b{t['batch_size']} n_critic {t['d_steps']} lr_D {t['d_learning_rate']:g} "
                      f"{t['precision']} {m['slice_len']}", f"{minutes:.0f}", str(losses[-1]["step"] if losses else 0),
-                     f"{losses[-1]['steps_per_sec']:.2f}" if losses else "-",
+                     f"{losses[-1]['step'] / minutes:.0f}" if losses and minutes > 0 else "-",
                      *(f"{report['metrics']['generated'][c]:.3g}" for c in COLUMNS)])
-    header = ["run", "configuration", "CPU min", "G steps", "G steps/s", *COLUMNS]
+    header = ["run", "configuration", "CPU min", "G steps", "G steps per CPU min", *COLUMNS]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
