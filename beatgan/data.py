@@ -290,7 +290,7 @@ def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = 0.0011, se
     check_seed(seed)
     out = np.repeat(audio.astype(np.float32, copy=False), copies, axis=0)
     rng = np.random.default_rng(seed)
-    rows = max(1, (1 << 22) // max(1, out[0].size))  # about 16 MB of noise at a time
+    rows = max(1, (1 << 22) // max(1, int(np.prod(out.shape[1:]))))  # about 16 MB of noise at a time
     for start in range(0, len(out), rows):
         block = out[start : start + rows]
         noise = rng.random(block.shape, dtype=np.float32)  # [0, 1)

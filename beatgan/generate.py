@@ -208,10 +208,8 @@ def make_loop(
     fade = int(round(fade_ms * 1e-3 * rate))
     for k in range(int(math.ceil(total / segment))):
         start = int(round(k * segment))
-        stop = min(int(round((k + 1) * segment)), total)
-        if stop <= start:
-            break
-        piece = resampled[: stop - start]
+        stop = min(int(round((k + 1) * segment)), total)  # start <= stop: k * segment < total
+        piece = resampled[: stop - start]  # empty where a repeat rounds to no frame (segment < 1 frame)
         out[start:stop] = piece * _fade(stop - start, fade)[:, None]
     return out.astype(np.float32)
 

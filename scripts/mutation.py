@@ -9,13 +9,15 @@ writes ``benchmarks/mutation/REPORT.md``: per module the mutants, killed (tests 
 timed out), survivors, and the kill rate, with every survivor's file:line and diff. A
 survivor named in ``benchmarks/mutation/equivalent*.txt`` (``mutant_name  reason`` per line)
 is listed as equivalent and left out of the rate's denominator. Modules not run are
-reported as not run, not as passing.
+reported as not run, not as passing. A module listed in ``BACKENDS`` with a second Keras
+backend is re-run under it for the mutants the first left alive (``build/mutation/<module>@jax/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,10 +30,21 @@ WORK = REPO / "build" / "mutation"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # module key: (file to mutate, fast tests that guard it, mutant-name globs or None for all)
+# mutmut runs, for each mutant, only the tests that called the mutated function (it records that in
+# one first run of the selection), so a module's cost per mutant is that of the tests covering it.
 # Modules whose tests never import TensorFlow (or JAX) run in mutmut's own fork mode: each mutant's
 # worker is forked from a session that has imported the package already (well under a second per
-# mutant). TensorFlow's threads deadlock a forked child, so the others use a bare fork server.
-FORK_SAFE = {"wavfile24", "novelty", "data"}
+# mutant). TensorFlow's threads deadlock a child forked after TensorFlow has *run* something (mutmut's
+# fork mode forks from the process that ran the whole selection), so the others use a fork server
+# that only collects the tests, which imports TensorFlow, Keras and the package but runs no op, and
+# forks each mutant's worker from there: no TF import per mutant (about 1 s instead of 30-60 s).
+FORK_SAFE = {"wavfile24", "novelty", "data", "evaluate"}
+# Keras backends per module (default tensorflow only). The fast tests run in one backend per process;
+# code for the other backend (the JAX step, JAX branches of gan.py) runs in the test process only
+# under that backend. After the first, each backend re-runs only the mutants no earlier one killed,
+# in build/mutation/<module>@<backend>/; a mutant killed under any backend counts as killed.
+BACKENDS = {"gan": ("tensorflow", "jax"), "gan_jax": ("jax",)}
+_GAN = "beatgan.gan.xǁWaveGANǁ"
 MODULES = {
     "wavfile24": ("wavfile24.py", ["tests/test_wavfile24.py"], None),
     "losses": ("beatgan/losses.py", ["tests/test_losses.py", "tests/test_gan.py"], None),
@@ -43,8 +56,28 @@ MODULES = {
                  "beatgan.novelty.x__check_pair*", "beatgan.novelty.x__flatten*"]),
     "data": ("beatgan/data.py", ["tests/test_data.py"], ["beatgan.data.x_augment*"]),
     "generate": ("beatgan/generate.py", ["tests/test_generate.py"], ["beatgan.generate.x_*loop*"]),
-    "evaluate": ("beatgan/evaluate.py", ["tests/test_evaluate.py"], None),
+    # the metric functions (input checks, features, FAD, NDB/JSD, diversity, rhythm, noise floor, anchors,
+    # position) against their fast tests on tiny inputs; not evaluate() and the report's text/JSON/figures,
+    # whose tests run musicnn on TensorFlow (~20 s each): -k leaves those out, so no tested path imports
+    # TensorFlow (hence fork mode), and test_cheap_metrics (144 full-length loops, seconds per mutant)
+    "evaluate": ("beatgan/evaluate.py",
+                 ["tests/test_evaluate.py", "-k", "not (anchors_order or small_sets_warn or white_noise_worst or "
+                  "off_grid or same_seed or table_json or bad_input or bad_options or mono_against_stereo or musicnn "
+                  "or test_cheap_metrics)"],
+                 [f"beatgan.evaluate.x_{name}*" for name in (
+                     "_check_set", "_check_options", "_mel_db", "_frame_db", "_pairwise", "_upper", "frechet_distance",
+                     "_gaussian", "_ndb", "_onsets", "_fit_tempo", "_tempo_range", "_rhythm", "_reference_from_mono",
+                     "reference_features", "_cheap", "cheap_metrics", "_collapsed", "_drum_noise", "_position")]),
+    "gan": ("beatgan/gan.py", ["tests/test_gan.py"],
+            [f"{_GAN}train_step__*", f"{_GAN}_train_step_tensorflow*", f"{_GAN}critic_loss*",
+             f"{_GAN}draw_step_noise*", f"{_GAN}split_real*", "beatgan.gan.x_gradient_penalty*"]),
+    "gan_jax": ("beatgan/gan_jax.py", ["tests/test_gan.py"], None),
 }
+# Keras builds a layer's default config from its __init__'s argument names (inspect.getfullargspec in
+# Operation.__new__), which a mutmut trampoline hides: constructing such a layer then raises IndexError
+# and every test fails. These classes' __init__ are left unmutated (a "no mutate block" pragma is added
+# to the copy that mutmut reads; the source is untouched). keras.Model subclasses are not affected.
+KERAS_LAYER_INITS = {"model": ("PhaseShuffle",)}
 KILLED = {"killed", "timeout"}
 SURVIVED = {"survived"}
 
@@ -59,12 +92,24 @@ def _copy_tree(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
+def _keep_layer_inits(target: Path, path: str, classes) -> None:
+    """Append ``# pragma: no mutate block`` to the ``__init__`` header of each class in ``classes`` in the copy."""
+    lines = (target / path).read_text().splitlines(keepends=True)
+    for name in classes:
+        start = next(i for i, line in enumerate(lines) if re.match(rf"class {name}\b", line))
+        first = next(i for i in range(start, len(lines)) if re.match(r"\s+def __init__\(", lines[i]))
+        header = next(i for i in range(first, len(lines)) if lines[i].rstrip().endswith(":"))
+        if "no mutate" not in lines[header]:
+            lines[header] = lines[header].rstrip("\n") + "  # pragma: no mutate block\n"
+    (target / path).write_text("".join(lines))
+
+
 def _configure(target: Path, path: str, tests: list[str], fork: bool) -> None:
     isolation = (
         'process_isolation = "fork"\n' if fork else
-        # TensorFlow's threads deadlock a process forked after importing it: each mutant's worker
-        # comes from a fork server that has imported nothing (slower, but no false timeouts)
-        'process_isolation = "forkserver"\nforkserver_warmup = "none"\n'
+        # TensorFlow's threads deadlock a process forked after it has run ops: each mutant's worker
+        # comes from a fork server that has collected the tests (imported TF, Keras, the package) only
+        'process_isolation = "forkserver"\nforkserver_warmup = "collect"\n'
     )
     section = (
         "\n[tool.mutmut]\n"
@@ -80,15 +125,41 @@ def _configure(target: Path, path: str, tests: list[str], fork: bool) -> None:
     pyproject.write_text(text + section)
 
 
+def _targets(key: str) -> list[tuple[str, Path]]:
+    """``(backend, folder)`` of each of the module's runs, in order."""
+    backends = BACKENDS.get(key, ("tensorflow",))
+    return [(b, WORK / (key if i == 0 else f"{key}@{b}")) for i, b in enumerate(backends)]
+
+
 def run_module(key: str, jobs: int) -> None:
     path, tests, names = MODULES[key]
-    target = WORK / key
-    target.mkdir(parents=True, exist_ok=True)
-    _copy_tree(target)
-    _configure(target, path, tests, fork=key in FORK_SAFE)
-    command = [str(MUTMUT), "run", "--max-children", str(jobs), *(names or [])]
-    print(f"[{key}] {' '.join(command)}  (in {target})", flush=True)
-    subprocess.run(command, cwd=target, stdout=subprocess.DEVNULL, check=False)
+    for i, (backend, target) in enumerate(_targets(key)):
+        if i:  # only what the earlier backends left alive (mutmut re-runs mutants it is given by name)
+            done = _merged_results(key, upto=i)
+            names = sorted(n for n, s in done.items() if s in SURVIVED and _selected(n, MODULES[key][2]))
+            if not names:
+                continue
+        target.mkdir(parents=True, exist_ok=True)
+        _copy_tree(target)
+        _keep_layer_inits(target, path, KERAS_LAYER_INITS.get(key, ()))
+        _configure(target, path, tests, fork=key in FORK_SAFE)
+        command = [str(MUTMUT), "run", "--max-children", str(jobs), *(names or [])]
+        shown = " ".join(command) if len(command) < 12 else " ".join(command[:11]) + f" ... ({len(command) - 4} names)"
+        print(f"[{key}] KERAS_BACKEND={backend} {shown}  (in {target})", flush=True)
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run(command, cwd=target, stdout=subprocess.DEVNULL, check=False, env=env)
+
+
+def _merged_results(key: str, upto: int | None = None) -> dict[str, str]:
+    """Status of each mutant over the module's backend runs: the first run's, or killed where a later one killed it."""
+    runs = _targets(key)[:upto]
+    results = _results(runs[0][1]) if (runs[0][1] / "mutants").is_dir() else {}
+    for _, target in runs[1:]:
+        if (target / "mutants").is_dir():
+            for name, status in _results(target).items():
+                if status in KILLED and name in results:
+                    results[name] = status
+    return results
 
 
 def _results(target: Path) -> dict[str, str]:
@@ -96,11 +167,12 @@ def _results(target: Path) -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r"^\s*(\S+): (\w[\w ]*)$", out, re.M)}
 
 
-def _diff(target: Path, name: str) -> tuple[str, str]:
+def _diff(key: str, name: str) -> tuple[str, str]:
     """The mutant's diff and its first changed line as file:line in the original file."""
+    target = WORK / key
     shown = subprocess.run([str(MUTMUT), "show", name], cwd=target, capture_output=True, text=True).stdout
     removed = [line[1:] for line in shown.splitlines() if line.startswith("-") and not line.startswith("---")]
-    file = MODULES[target.name][0]
+    file = MODULES[key][0]
     line_no = "?"
     if removed:
         source = (REPO / file).read_text().splitlines()
@@ -129,6 +201,11 @@ def _selected(name: str, globs) -> bool:
     return globs is None or any(fnmatch.fnmatch(name, g) for g in globs)
 
 
+def _tests_cell(key: str) -> str:
+    backends = BACKENDS.get(key, ("tensorflow",))
+    return ", ".join(MODULES[key][1]) + ("" if backends == ("tensorflow",) else f" ({', '.join(backends)})")
+
+
 def write_report() -> None:
     equivalent = _equivalent()
     lines = ["# Mutation testing (mutmut 3)", "",
@@ -138,28 +215,27 @@ def write_report() -> None:
              "|---|---|---|---|---|---|---|"]
     details = []
     for key, (path, tests, globs) in MODULES.items():
-        target = WORK / key
-        results = _results(target) if (target / "mutants").is_dir() else {}
-        results = {n: s for n, s in results.items() if _selected(n, globs)}
+        results = {n: s for n, s in _merged_results(key).items() if _selected(n, globs)}
         done = {n: s for n, s in results.items() if s in KILLED | SURVIVED}
         if not done:
-            lines.append(f"| {path} | {', '.join(tests)} | not run | | | | |")
+            lines.append(f"| {path} | {_tests_cell(key)} | not run | | | | |")
             continue
         killed = sum(s in KILLED for s in done.values())
         survivors = sorted(n for n, s in done.items() if s in SURVIVED)
         equiv = [n for n in survivors if n in equivalent]
         alive = [n for n in survivors if n not in equivalent]
         rate = killed / max(1, len(done) - len(equiv))
-        scope = "" if globs is None else " (functions: " + ", ".join(g.split(".x_")[-1] for g in globs) + ")"
+        scope = "" if globs is None else " (functions: " + ", ".join(
+            re.sub(r"^.*?\.x[_ǁ]", "", g).replace("ǁ", ".").replace("__*", "*") for g in globs) + ")"
         pending = len(results) - len(done)
         note = f", {pending} not finished" if pending else ""
-        lines.append(f"| {path}{scope} | {', '.join(tests)} | {len(done)}{note} | {killed} | {len(equiv)} | "
+        lines.append(f"| {path}{scope} | {_tests_cell(key)} | {len(done)}{note} | {killed} | {len(equiv)} | "
                      f"{len(alive)} | {100 * rate:.1f} % |")
         for title, names in (("Survivors", alive), ("Equivalent survivors", equiv)):
             if names:
                 details += ["", f"## {path}: {title.lower()}", ""]
                 for name in names:
-                    where, diff = _diff(target, name)
+                    where, diff = _diff(key, name)
                     reason = f" — {equivalent[name]}" if name in equivalent else ""
                     details += [f"- `{name}` at {where}{reason}", "", "```diff", diff, "```"]
     OUT.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -274,24 +275,76 @@ def test_augment_is_seeded(clips):
     np.testing.assert_array_equal(augment(clips, copies=2, amplitude=0.0), np.repeat(clips, 2, axis=0))
 
 
+def test_augment_noises_every_copy(clips):
+    out = augment(clips, copies=3, amplitude=0.01, seed=5)
+    noise = (out - np.repeat(clips, 3, axis=0))[:, 20:]  # away from the clipped full-scale samples
+    assert np.all(np.abs(noise).max(axis=(1, 2)) > 0.009)  # each copy, the first included
+    assert np.all(np.abs(noise.mean(axis=(1, 2))) < 1e-3)
+
+
+def test_augment_values_are_stable_for_a_seed():
+    """Datasets made by ``beatgan prepare`` stay reproducible: seed 0 always gives these copies."""
+    out = augment(np.full((1, 3, 1), 0.5, np.float32), copies=2, amplitude=0.5, seed=0)
+    expected = [[0.8506242036819458, 0.6369616389274597, 0.5111364722251892],
+                [0.26978665590286255, 0.3078293800354004, 0.0409734845161438]]
+    assert out.dtype == np.float32 and out.shape == (2, 3, 1)
+    np.testing.assert_array_equal(out[..., 0], np.array(expected, np.float32))
+
+
+@pytest.mark.parametrize("amplitude", [0.0, 1.0])
+def test_augment_amplitude_limits(clips, amplitude):
+    out = augment(clips[:1], copies=2, amplitude=amplitude, seed=1)
+    noise = out - np.repeat(clips[:1], 2, axis=0)
+    assert np.abs(out).max() <= 1 and np.abs(noise).max() <= amplitude + np.finfo(np.float32).eps
+    assert (np.abs(noise).max() > 0.5) == (amplitude == 1.0)
+
+
+@pytest.mark.parametrize("loops, copies", [(0, 3), (1, 1), (2, 1)])
+def test_augment_few_loops(loops, copies):
+    audio = np.full((loops, 5, 2), 0.25, np.float32)
+    out = augment(audio, copies=copies, amplitude=0.01, seed=2)
+    assert out.shape == (loops * copies, 5, 2) and out.dtype == np.float32
+    assert np.all(np.abs(out - 0.25) <= 0.01) and np.all(out != 0.25)
+
+
 @pytest.mark.parametrize(
-    ("options", "match"),
-    [({"copies": 0}, "copies=0"), ({"copies": 2.5}, "copies=2.5"), ({"amplitude": -0.1}, "amplitude=-0.1"),
-     ({"amplitude": 2}, "amplitude=2"), ({"seed": -1}, "seed=-1")],
+    ("options", "message"),
+    [({"copies": 0}, "copies=0 must be a positive integer"),
+     ({"copies": 2.5}, "copies=2.5 must be a positive integer"),
+     ({"amplitude": -0.1}, "amplitude=-0.1 must be a number in [0, 1]"),
+     ({"amplitude": 2}, "amplitude=2 must be a number in [0, 1]"),
+     ({"amplitude": 1.0000001}, "amplitude=1.0000001 must be a number in [0, 1]"),
+     ({"seed": -1}, "seed=-1 must be an integer >= 0"),
+     ({"seed": None}, "seed=None must be an integer >= 0")],
 )
-def test_augment_rejects_bad_options(clips, options, match):
-    with pytest.raises(ConfigError, match=match):
+def test_augment_rejects_bad_options(clips, options, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
         augment(clips, **options)
-    with pytest.raises(ConfigError, match="audio must be"):
-        augment(clips[0])
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [(np.zeros((4000, 2), np.float32), "got float32 (4000, 2)"),
+     (np.zeros((1, 2, 3, 4)), "got float64 (1, 2, 3, 4)"),
+     (np.zeros((3, 4000, 2), np.int16), "got int16 (3, 4000, 2)")],
+)
+def test_augment_rejects_audio_that_is_not_3d_float(audio, message):
+    with pytest.raises(ConfigError, match="^" + re.escape("audio must be a float array (N, slice_len, channels), "
+                                                          + message) + "$"):
+        augment(audio)
 
 
 def test_augment_loops_repeats_names(clips):
-    loops = Loops(audio=clips, names=["a.wav", "b.wav", "c.wav"], skipped=[("x.wav", "bad")], sample_rate=RATE)
-    out = augment_loops(loops, copies=5)
-    assert len(out) == 15 and out.names[:6] == ["a.wav"] * 5 + ["b.wav"]
-    assert out.skipped == [("x.wav", "bad")] and out.settings["copies"] == 5
-    np.testing.assert_array_equal(out.audio, augment(clips, copies=5))
+    loops = Loops(audio=clips, names=["a.wav", "b.wav", "c.wav"], skipped=[("x.wav", "bad")], sample_rate=RATE,
+                  settings={"slice_len": 4000})
+    out = augment_loops(loops, copies=np.int64(2), amplitude=0.01, seed=np.int64(4))
+    assert len(out) == 6 and out.names == ["a.wav"] * 2 + ["b.wav"] * 2 + ["c.wav"] * 2
+    assert out.skipped == [("x.wav", "bad")] and out.sample_rate == RATE
+    assert out.settings == {"slice_len": 4000, "copies": 2, "amplitude": 0.01, "seed": 4}
+    assert [type(out.settings[k]) for k in ("copies", "amplitude", "seed")] == [int, float, int]  # JSON-safe
+    np.testing.assert_array_equal(out.audio, augment(clips, copies=2, amplitude=0.01, seed=4))
+    assert loops.settings == {"slice_len": 4000}  # the input is left as it was
+    np.testing.assert_array_equal(augment_loops(loops).audio, augment(clips))  # the defaults are augment's
 
 
 # --- load_training_audio --------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+import soxr
 
 import wavfile24
 from beatgan.cli import main
@@ -127,6 +130,84 @@ def test_short_clip_is_padded_to_one_beat():
     assert loop.shape == (loop_frames(124, 1), 2)
     assert np.all(np.abs(loop[4000 : int(beat) - 10]) < 1e-3)  # silence after the clip
     assert abs(loop[round(beat) + 1500, 0] - 0.5) < 1e-2  # the next repeat starts a beat later
+
+
+@pytest.mark.parametrize("bpm, beat", [(120, 4000), (8000 * 60 / 3203, 3203)])
+@pytest.mark.parametrize("bars", [1, 2])
+def test_clip_of_whole_beats_repeats_whole(bpm, beat, bars):
+    """At the loop's own rate (no resampling) and without fades, a clip of two beats is tiled as it is,
+    also where 60 / bpm * rate rounds a hair above the beat (3203.0000000000005 frames)."""
+    clip = np.random.default_rng(1).uniform(-0.5, 0.5, (2 * beat, 2))
+    loop = make_loop(clip, sample_rate=8000, rate=8000, bpm=bpm, bars=bars, fade_ms=0)
+    assert loop.shape == (loop_frames(bpm, bars, rate=8000), 2) == (4 * bars * beat, 2)
+    np.testing.assert_array_equal(loop, np.tile(clip, (2 * bars, 1)).astype(np.float32))
+
+
+@pytest.mark.parametrize("fade_ms, fade", [(1, 8), (2.5, 20), (50, 400), (None, 16)])  # None: the default, 2 ms
+def test_fades_at_both_ends_of_every_repeat(fade_ms, fade):
+    clip = np.full(8000, 0.5)  # 1-D: one channel; two beats at 120 bpm and 8 kHz
+    options = {} if fade_ms is None else {"fade_ms": fade_ms}
+    loop = make_loop(clip, sample_rate=8000, rate=8000, bpm=120, bars=1, **options)
+    assert loop.shape == (16000, 1)
+    first, second = loop[:8000, 0], loop[8000:, 0]
+    np.testing.assert_array_equal(first, second)
+    ramp = first[:fade]
+    assert np.all(first[fade:-fade] == np.float32(0.5)) and np.all(ramp < 0.5) and np.all(ramp > 0)
+    assert np.all(np.diff(ramp) > 0)  # rising ...
+    np.testing.assert_array_equal(first[-fade:], ramp[::-1])  # ... and the mirrored fall
+    np.testing.assert_allclose(ramp + ramp[::-1], 0.5, atol=1e-6)  # half cosine: symmetric about 1/2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])  # soxr itself takes no float16
+def test_loop_is_the_very_high_quality_resampled_clip(dtype):
+    clip = np.random.default_rng(2).uniform(-0.5, 0.5, (16384, 2)).astype(dtype)
+    loop = make_loop(clip, sample_rate=14700, bpm=124, bars=1, fade_ms=0)
+    resampled = soxr.resample(clip.astype(np.float64), 14700, 44100, quality="VHQ")
+    segment = round(2 * 60 / 124 * 44100)  # two whole beats
+    np.testing.assert_array_equal(loop[:segment], resampled[:segment].astype(np.float32))
+    np.testing.assert_array_equal(loop[segment:2 * segment - 1], loop[:segment - 1])
+
+
+def test_loop_defaults_to_four_bars_at_44100_hz():
+    loop = make_loop(np.zeros((16384, 2), np.float32), sample_rate=14700, bpm=124)
+    assert loop.shape == (loop_frames(124, 4, rate=44100), 2)
+
+
+@pytest.mark.parametrize("clip", [np.full(1, 0.5), np.full((1, 2), 0.5), np.full((1, 4), 0.5)])
+def test_one_frame_clip_is_one_click_per_beat(clip):
+    loop = make_loop(clip, sample_rate=8000, rate=8000, bpm=120, bars=1, fade_ms=0)
+    assert loop.shape == (16000, clip.shape[1] if clip.ndim == 2 else 1)
+    for channel in loop.T:  # padded with silence to a beat
+        assert np.flatnonzero(channel).tolist() == [0, 4000, 8000, 12000]
+
+
+def test_repeats_shorter_than_a_frame_fill_the_loop():
+    """At 1 Hz a beat at 100 bpm lasts 0.6 frames: repeats start at frames 0, 1, 1, 2, 2, 3, 4, 4,
+    some rounding to no frame at all; every frame of the 5-frame loop still gets the clip."""
+    loop = make_loop(np.full((1, 1), 0.5), sample_rate=1, rate=1, bpm=100, bars=2, fade_ms=0)
+    assert loop[:, 0].tolist() == [0.5] * 5
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [({"fade_ms": -0.5}, ConfigError, "fade_ms=-0.5 must be a number of milliseconds in [0, 50]"),
+     ({"fade_ms": 50.5}, ConfigError, "fade_ms=50.5 must be a number of milliseconds in [0, 50]"),
+     ({"fade_ms": "2"}, ConfigError, "fade_ms='2' must be a number of milliseconds in [0, 50]"),
+     ({"fade_ms": None}, ConfigError, "fade_ms=None must be a number of milliseconds in [0, 50]"),
+     ({"sample_rate": 0}, ConfigError, "sample_rate=0 must be a positive integer"),
+     ({"sample_rate": 14700.0}, ConfigError, "sample_rate=14700.0 must be a positive integer"),
+     ({"rate": 0}, ConfigError, "rate=0 must be a positive integer"),
+     ({"bpm": 500}, ConfigError, "bpm=500 must be a number in [40, 300]; the model's natural range is 120-125"),
+     ({"bars": 0}, ConfigError, "bars=0 must be an integer in [1, 64]"),
+     ({"clip": np.zeros((0, 2))}, AudioError, "clip must have shape (frames, channels) with frames > 0, got (0, 2)"),
+     ({"clip": np.zeros(0)}, AudioError, "clip must have shape (frames, channels) with frames > 0, got (0, 1)"),
+     ({"clip": np.zeros((2, 3, 4))}, AudioError,
+      "clip must have shape (frames, channels) with frames > 0, got (2, 3, 4)")],
+)
+def test_make_loop_rejects(options, error, message):
+    kwargs = {"clip": np.zeros((100, 2)), "sample_rate": 14700, "bpm": 124} | options
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        make_loop(kwargs.pop("clip"), **kwargs)
 
 
 @pytest.mark.parametrize("bpm, bars", [(39, 4), (301, 4), (float("nan"), 4), ("124", 4), (124, 0), (124, 65), (124, 2.0)])

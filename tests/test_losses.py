@@ -95,3 +95,24 @@ def test_losses_accept_bfloat16_scores_and_return_float32():
 
 def test_metric_names_are_what_a_step_logs():
     assert METRIC_NAMES == ("d_loss", "g_loss", "gp", "wasserstein")
+
+
+@pytest.fixture
+def float64_default():
+    """Keras' default float type (``floatx``) set to float64 for the test, then restored."""
+    before = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx(before)
+
+
+def test_losses_compute_in_float32_whatever_keras_default_float_type(rng, float64_default):
+    real, fake = rng.uniform(-1, 1, (2, 2, 4, 1))  # float64 in
+    scores = rng.normal(size=(2, 3, 1))
+    outputs = {
+        "interpolate": interpolate(real, fake, np.full((2, 1, 1), 0.5)),
+        "penalty": penalty_from_gradients(real),
+        "generator_loss": generator_loss(scores[0]),
+        **dict(zip(("d_loss", "wasserstein"), critic_loss(scores[0], scores[1], np.float32(0.1), 10.0))),
+    }
+    assert {name: _np(x).dtype for name, x in outputs.items()} == dict.fromkeys(outputs, np.dtype("float32"))

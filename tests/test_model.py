@@ -41,6 +41,96 @@ def test_plans_reach_the_slice_length(slice_len):
     assert discriminator_plan(config)[0][0] == 4  # the critic starts at model_dim filters
 
 
+# SPEC.md's table (WaveGAN, Donahue et al. 2019, table 3; v2 for 32768 and 65536): widths in units of
+# d = model_dim ("c": the channel count) and strides, input first
+GENERATOR_TABLE = {  # slice_len: (width of the dense layer's (16, w) output, [(ConvT filters, stride)])
+    16384: (16, [(8, 4), (4, 4), (2, 4), (1, 4), ("c", 4)]),
+    32768: (32, [(16, 4), (8, 4), (4, 4), (2, 4), (1, 4), ("c", 2)]),
+    65536: (32, [(16, 4), (8, 4), (4, 4), (2, 4), (1, 4), ("c", 4)]),
+}
+DISCRIMINATOR_TABLE = {  # slice_len: [(Conv filters, stride)]
+    16384: [(1, 4), (2, 4), (4, 4), (8, 4), (16, 4)],
+    32768: [(1, 4), (2, 4), (4, 4), (8, 4), (16, 4), (32, 2)],
+    65536: [(1, 4), (2, 4), (4, 4), (8, 4), (16, 4), (32, 4)],
+}
+
+
+def _units(plan, d, c):
+    return [(c if f == "c" else f * d, s) for f, s in plan]
+
+
+def _layers(model):
+    """(name, class, per-example output shape) of every layer; the names key the checkpoints' variables."""
+    return [(layer.name, type(layer).__name__, tuple(layer.output.shape)[1:]) for layer in model.layers]
+
+
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+def test_generator_follows_the_wavegan_table(slice_len):
+    d, c = 3, 2
+    config = ModelConfig(slice_len=slice_len, model_dim=d, channels=c)
+    width, plan = GENERATOR_TABLE[slice_len]
+    plan = _units(plan, d, c)
+    assert generator_plan(config) == plan
+    generator = build_generator(config)
+    expected = [("z", "InputLayer", (100,)), ("dense", "Dense", (16 * width * d,)),
+                ("reshape", "Reshape", (16, width * d)), ("relu", "ReLU", (16, width * d))]
+    length = 16
+    for i, (filters, stride) in enumerate(plan):
+        length *= stride
+        expected.append((f"upconv_{i}", "Conv1DTranspose", (length, filters)))
+        if i < len(plan) - 1:
+            expected.append((f"relu_{i}", "ReLU", (length, filters)))
+        layer = generator.get_layer(f"upconv_{i}")
+        assert (layer.kernel_size, layer.strides, layer.padding) == ((25,), (stride,), "same")
+    expected.append(("tanh", "Activation", (slice_len, c)))
+    assert _layers(generator) == expected
+    assert generator.name == "generator"  # the first part of its variables' paths
+
+
+@pytest.mark.parametrize("phase_shuffle", [0, 2])
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+def test_discriminator_follows_the_wavegan_table(slice_len, phase_shuffle):
+    d, c = 3, 2
+    config = ModelConfig(slice_len=slice_len, model_dim=d, channels=c, phase_shuffle=phase_shuffle)
+    plan = _units(DISCRIMINATOR_TABLE[slice_len], d, c)
+    assert discriminator_plan(config) == plan
+    critic = build_discriminator(config, seed=0)
+    expected, length = [("audio", "InputLayer", (slice_len, c))], slice_len
+    for i, (filters, stride) in enumerate(plan):
+        length //= stride
+        expected += [(f"conv_{i}", "Conv1D", (length, filters)), (f"lrelu_{i}", "LeakyReLU", (length, filters))]
+        if i < len(plan) - 1 and phase_shuffle:
+            expected.append((f"phase_shuffle_{i}", "PhaseShuffle", (length, filters)))
+        layer = critic.get_layer(f"conv_{i}")
+        assert (layer.kernel_size, layer.strides, layer.padding) == ((25,), (stride,), "same")
+        assert critic.get_layer(f"lrelu_{i}").negative_slope == pytest.approx(0.2)
+    assert length == 16
+    expected += [("flatten", "Flatten", (16 * plan[-1][0],)), ("score", "Dense", (1,))]
+    assert _layers(critic) == expected
+    assert critic.name == "discriminator"
+
+
+def test_networks_return_float32_under_mixed_precision():
+    config = ModelConfig(model_dim=2)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        generator, critic = build_generator(config), build_discriminator(config, seed=0)
+    finally:
+        keras.config.set_dtype_policy(before)
+    assert generator.get_layer("upconv_0").compute_dtype == critic.get_layer("conv_0").compute_dtype == "bfloat16"
+    audio = generator(np.zeros((2, 100), "float32"))
+    assert keras.ops.convert_to_numpy(audio).dtype == np.float32  # the tanh computes in float32
+    assert keras.ops.convert_to_numpy(critic(audio)).dtype == np.float32  # and so does the score
+
+
+def test_phase_shuffle_default_radius_and_config_round_trip():
+    assert PhaseShuffle().radius == 2  # WaveGAN's n = 2
+    again = PhaseShuffle.from_config(PhaseShuffle(3, seed=7, name="shuffle").get_config())
+    assert (again.radius, again.seed, again.name) == (3, 7, "shuffle")
+    assert keras.saving.get_registered_name(PhaseShuffle) == "beatgan>PhaseShuffle"  # what saved models name it
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
 def test_generator_shape_and_range(slice_len, channels):
@@ -49,7 +139,7 @@ def test_generator_shape_and_range(slice_len, channels):
     z = np.random.default_rng(0).uniform(-1, 1, (2, config.latent_dim)).astype("float32")
     audio = keras.ops.convert_to_numpy(generator(z))
     assert audio.shape == (2, slice_len, channels) and audio.dtype == np.float32
-    assert np.all(np.abs(audio) <= 1) and np.std(audio) > 0
+    assert np.all(np.abs(audio) <= 1) and np.std(audio) > 0 and audio.min() < 0 < audio.max()
     # blow up the last layer: tanh saturates at +/-1 and never goes beyond
     last = generator.get_layer(f"upconv_{len(generator_plan(config)) - 1}")
     last.kernel.assign(last.kernel * 1e4)
@@ -152,11 +242,8 @@ def _check_second_derivative(x, v, y, hvp):
     np.testing.assert_allclose(hvp, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_phase_shuffle_is_twice_differentiable_in_this_backend():
-    _check_second_derivative(*phase_shuffle_second_derivative())
-
-
-def test_phase_shuffle_is_twice_differentiable_in_the_other_backend(tmp_path):
+def test_phase_shuffle_is_twice_differentiable_in_both_backends(tmp_path):
+    _check_second_derivative(*phase_shuffle_second_derivative())  # this process's backend
     other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
     out = tmp_path / "hvp.npz"
     script = (
@@ -164,7 +251,11 @@ def test_phase_shuffle_is_twice_differentiable_in_the_other_backend(tmp_path):
         "from test_model import phase_shuffle_second_derivative as f; "
         f"np.savez({str(out)!r}, *f())"
     )
-    env = {**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    import beatgan
+
+    package_root = str(Path(beatgan.__file__).resolve().parents[1])  # the same beatgan as this process imports
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     with np.load(out) as arrays:

@@ -306,3 +306,97 @@ def test_nearest_and_top_k_on_near_ties_below_float32_resolution(length):
         order = np.lexsort((np.arange(len(training)), scores))[:3]
         np.testing.assert_array_equal(index3[i], order)
         np.testing.assert_array_equal(score3[i], scores[order])
+
+
+# --- messages, defaults, progress ---------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b, match", [
+    (np.zeros((16, 2)), np.ones((16, 2)),
+     r"^the training loop is silent \(all zeros\): its similarity score is undefined$"),
+    (np.ones(4), np.array([1, np.nan, 1, 1]), r"^loops hold NaN or infinite samples$"),
+    (np.array([1, np.inf, 1, 1]), np.ones(4), r"^loops hold NaN or infinite samples$"),
+])
+def test_score_error_messages(a, b, match):
+    with pytest.raises(AudioError, match=match):
+        similarity_score(a, b)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps, reason="long double is float64 here")
+@pytest.mark.parametrize("wide", ["a", "b"])
+def test_score_is_computed_in_float64(wide):
+    """Inputs wider than float64 are rounded to float64 first: loops equal in float64 score exactly 0."""
+    ones = np.ones(8)
+    nudged = np.ones(8, dtype=np.longdouble) + np.longdouble(2.0) ** -60  # rounds to 1.0 in float64
+    a, b = (nudged, ones) if wide == "a" else (ones, nudged)
+    assert similarity_score(a, b) == 0.0
+
+
+@pytest.mark.parametrize("k, match", [(0, r"^k=0 must be a positive integer$"), (2.5, r"^k=2\.5 must"),
+                                      (True, r"^k=True must")])
+def test_bad_k(k, match):
+    with pytest.raises(ConfigError, match=match):
+        top_k(np.ones((2, 8)), np.ones((2, 8)), k)
+
+
+def test_top_k_defaults_to_three():
+    rng = np.random.default_rng(7)
+    index, score = top_k(loops(rng, 2, 16, 2), loops(rng, 5, 16, 2))
+    assert index.shape == score.shape == (2, 3)
+
+
+@pytest.mark.parametrize("search", [nearest, top_k])
+def test_progress_bar_only_on_request(search, capsys):
+    rng = np.random.default_rng(8)
+    generated, training = loops(rng, 3, 16, 2), loops(rng, 6, 16, 2)
+    search(generated, training, chunk=2)
+    assert capsys.readouterr().err == ""
+    search(generated, training, chunk=2, progress=True)
+    err = capsys.readouterr().err
+    assert "nearest" in err and "6/6" in err  # 2 x 3 blocks
+
+
+@pytest.mark.parametrize("seed, quiet, spread", [(1, 1e-2, 3e-8), (2, 1e-2, 3e-8), (0, 1e-3, 1e-7)])
+def test_near_ties_of_quiet_loops_against_loud_ones(seed, quiet, spread):
+    """Loud generated loops against quiet near-copies of one training loop, 4 samples each.
+
+    Scores are ~1e5 here and float32 cannot tell the training loops apart (they differ by about
+    float32's resolution), so the ordering rests on the whole error bound, the part that grows with
+    the generated loop's energy included; only the exact pass gets the best right.
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.5, 1.0, 4) * quiet
+    training = base * (1 + rng.normal(0, spread, (200, 4)))
+    generated = rng.uniform(0.5, 1.0, (16, 4)) * rng.choice([-1, 1], (16, 4))
+    want_index, want_score = pairwise(generated, training)
+    index, score = nearest(generated, training)
+    np.testing.assert_array_equal(index, want_index)
+    np.testing.assert_array_equal(score, want_score)
+
+
+@pytest.mark.parametrize("search", [nearest, top_k])
+def test_silent_training_loops_raise_no_warnings(search):
+    rng = np.random.default_rng(9)
+    training = loops(rng, 6, 16, 2)
+    training[1] = 0  # silent: skipped
+    training[4] *= np.float32(1e-30)  # energy underflows in float32: rescored exactly
+    generated = loops(rng, 3, 16, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by a zero energy must not leak a RuntimeWarning
+        index, _ = search(generated, training)
+    assert 1 not in index
+
+
+def test_logmel_nearest_equals_the_brute_force_search():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(10)
+    decay = np.exp(-np.arange(1024) / rng.uniform(50, 800, (40, 1)))
+    training = (rng.uniform(-1, 1, (40, 1024)) * rng.uniform(0.001, 1, (40, 1)) * decay).astype(np.float32)[:, :, None]
+    generated = (rng.uniform(-1, 1, (10, 1024)) * rng.uniform(0.001, 1, (10, 1))).astype(np.float32)[:, :, None]
+    generated[:3] = training[:3] * np.float32(1.001)
+    distances = cdist(logmel_features(generated, sample_rate=14700).astype(np.float64),
+                      logmel_features(training, sample_rate=14700).astype(np.float64))
+    index, distance = logmel_nearest(generated, training, sample_rate=14700, chunk=7)
+    np.testing.assert_array_equal(index, np.argmin(distances, axis=1))
+    np.testing.assert_allclose(distance, distances.min(axis=1) / np.sqrt(64 * 5), rtol=1e-9)
+    assert np.all(index[:3] == [0, 1, 2])
