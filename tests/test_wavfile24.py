@@ -29,6 +29,22 @@ def chunk(cid: bytes, body: bytes, size: int | None = None) -> bytes:
     return cid + struct.pack("<I", len(body) if size is None else size) + body + b"\0" * (len(body) & 1)
 
 
+class FileProxy:
+    """An open file seen through a wrapper: every attribute but the ones a subclass overrides is the file's."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def fmt_chunk(tag=1, channels=1, rate=44100, bits=16, *, block_align=None, sub=None, extra=b""):
     """A fmt chunk; ``sub`` makes it WAVE_FORMAT_EXTENSIBLE with that sub-format code."""
     align = channels * bits // 8 if block_align is None else block_align
@@ -249,23 +265,12 @@ def test_read_frames_reads_only_the_bytes_it_needs(tmp_path, monkeypatch):
     header = 44
     read_bytes = []
 
-    class Counting:
-        def __init__(self, file):
-            self.file = file
-
+    class Counting(FileProxy):
         def read(self, n=-1):
             chunk = self.file.read(n)
             read_bytes.append(len(chunk))
             return chunk
 
-        def __getattr__(self, name):
-            return getattr(self.file, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.file.close()
 
     monkeypatch.setattr(wavfile24, "open", lambda *a: Counting(open(*a)), raising=False)
     for start, frames in [(0, 1000), (150_000, 10), (0, 0), (199_990, 1000)]:
@@ -749,25 +754,17 @@ def test_read_tolerates_a_forgotten_pad_byte(tmp_path, case):
     np.testing.assert_array_equal(wavfile24.read(path, dtype="int32", frames=200)[1][:, 0], codes)
 
 
-class Shrinking:
+class Shrinking(FileProxy):
     """A file that another program cuts to ``keep`` bytes when the reader seeks to byte ``at``."""
 
     def __init__(self, path, at, keep):
-        self.file, self.path, self.at, self.keep = open(path, "rb", buffering=0), path, at, keep
+        super().__init__(open(path, "rb", buffering=0))
+        self.path, self.at, self.keep = path, at, keep
 
     def seek(self, pos, *args):
         if pos == self.at:
             os.truncate(self.path, self.keep)
         return self.file.seek(pos, *args)
-
-    def __getattr__(self, name):
-        return getattr(self.file, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
 
 
 EXTENSIBLE_42 = fmt_chunk(bits=16, sub=1, extra=b"\0\0")  # 42 bytes: only the first 40 are read
