@@ -313,6 +313,11 @@ def _check_write_args(name, rate, data, bits, fmt):
         raise _fail(name, f"rate={rate} with {channels} channels overflows the header's byte rate")
     if arr.dtype.kind not in "fiu":
         raise _fail(name, f"data dtype {arr.dtype} is not real floating point or integer")
+    # before any scan of the samples and any header field: RIFF's size field counts "WAVE", the fmt
+    # chunk (24 bytes; non-PCM: 26 and a 12-byte fact chunk), the data chunk's 8 and its padded body
+    data_size = len(arr) * channels * width
+    if 4 + (24 if fmt == "pcm" else 38) + 8 + data_size + (data_size & 1) > _U32:
+        raise _fail(name, f"{data_size} bytes of samples exceed the 4 GiB limit of RIFF WAV")
     step = max(1, _BLOCK // channels)
     for start in range(0, len(arr) if arr.dtype.kind == "f" else 0, step):
         bad = ~np.isfinite(arr[start:start + step])
@@ -393,9 +398,7 @@ def write(path, rate, data, *, bits=24, fmt="pcm"):
         header = struct.pack("<4sIHHIIHHH", b"fmt ", 18, _FLOAT, channels, rate,
                              rate * block_align, block_align, bits, 0)
         header += struct.pack("<4sII", b"fact", 4, frames)
-    riff_size = 4 + len(header) + 8 + data_size + (data_size & 1)
-    if riff_size > _U32:
-        raise _fail(name, f"{data_size} bytes of samples exceed the 4 GiB limit of RIFF WAV")
+    riff_size = 4 + len(header) + 8 + data_size + (data_size & 1)  # <= 4 GiB: checked above
     header = struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE") + header
     header += struct.pack("<4sI", b"data", data_size)
 

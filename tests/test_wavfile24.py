@@ -568,6 +568,18 @@ def test_write_size_limit_of_riff(tmp_path, monkeypatch, frames):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("frames", [2**31, 2**32])
+def test_write_size_limit_before_frame_count(tmp_path, frames):
+    """A float file's fact chunk holds the frame count as unsigned 32 bits: mono frames past 2**31 and
+    2**32 are refused by the 4 GiB check, before the header is packed and before any sample is scanned."""
+    data = np.broadcast_to(np.float32(np.nan), (frames, 1))  # NaN: a scan first would report it instead
+    path = tmp_path / "long.wav"
+    with pytest.raises(WavFileError, match=exact(path, f"{frames * 4} bytes of samples exceed the "
+                                                       "4 GiB limit of RIFF WAV")):
+        wavfile24.write(path, 8000, data, bits=32, fmt="float")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("bits, fmt, data, body", [
     (8, "pcm", np.array([-1.0, 0.0, 0.999]), bytes([0, 128, 255])),  # odd size: a pad byte follows
     (16, "pcm", np.array([[0.5, -0.5]]), struct.pack("<hh", 16384, -16384)),
