@@ -11,11 +11,18 @@ survivor named in ``benchmarks/mutation/equivalent*.txt`` (``mutant_name  reason
 is listed as equivalent and left out of the rate's denominator. Modules not run are
 reported as not run, not as passing. A module listed in ``BACKENDS`` with a second Keras
 backend is re-run under it for the mutants the first left alive (``build/mutation/<module>@jax/``).
+
+Each module's outcome is also saved in ``benchmarks/mutation/results-<module>.json`` (every mutant's
+status, the survivors' diffs, and SHA-256 of the mutated file and its tests), so the report can be
+rebuilt on a machine without ``build/``: a module run there is taken from ``build/``, any other from
+its saved results, marked *stale* in the report when the file or its tests have changed since.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
 import re
@@ -206,6 +213,35 @@ def _tests_cell(key: str) -> str:
     return ", ".join(MODULES[key][1]) + ("" if backends == ("tensorflow",) else f" ({', '.join(backends)})")
 
 
+def _fingerprint(key: str) -> dict[str, str]:
+    """SHA-256 of the mutated file and of each test file the module's run uses."""
+    path, tests, _ = MODULES[key]
+    files = [path, *(t for t in tests if t.endswith(".py"))]
+    return {f: hashlib.sha256((REPO / f).read_bytes()).hexdigest() for f in files}
+
+
+def _saved(key: str) -> Path:
+    return OUT / f"results-{key}.json"
+
+
+def _module_outcome(key: str) -> dict | None:
+    """The module's results from ``build/`` when it was run here (saved to its JSON file then), else as saved."""
+    globs = MODULES[key][2]
+    if (_targets(key)[0][1] / "mutants").is_dir():
+        results = {n: s for n, s in _merged_results(key).items() if _selected(n, globs)}
+        diffs = {n: _diff(key, n) for n, s in results.items() if s in SURVIVED}
+        outcome = {"date": datetime.date.today().isoformat(), "fingerprint": _fingerprint(key),
+                   "results": dict(sorted(results.items())), "diffs": diffs}
+        OUT.mkdir(parents=True, exist_ok=True)
+        _saved(key).write_text(json.dumps(outcome, indent=1, ensure_ascii=False) + "\n")
+        return outcome
+    if _saved(key).is_file():
+        outcome = json.loads(_saved(key).read_text())
+        outcome["diffs"] = {n: tuple(d) for n, d in outcome["diffs"].items()}
+        return outcome
+    return None
+
+
 def write_report() -> None:
     equivalent = _equivalent()
     lines = ["# Mutation testing (mutmut 3)", "",
@@ -215,7 +251,11 @@ def write_report() -> None:
              "|---|---|---|---|---|---|---|"]
     details = []
     for key, (path, tests, globs) in MODULES.items():
-        results = {n: s for n, s in _merged_results(key).items() if _selected(n, globs)}
+        outcome = _module_outcome(key)
+        if outcome is None:
+            lines.append(f"| {path} | {_tests_cell(key)} | not run | | | | |")
+            continue
+        results, diffs, fresh = outcome["results"], outcome["diffs"], _fingerprint(key) == outcome["fingerprint"]
         done = {n: s for n, s in results.items() if s in KILLED | SURVIVED}
         if not done:
             lines.append(f"| {path} | {_tests_cell(key)} | not run | | | | |")
@@ -228,14 +268,15 @@ def write_report() -> None:
         scope = "" if globs is None else " (functions: " + ", ".join(
             re.sub(r"^.*?\.x[_ǁ]", "", g).replace("ǁ", ".").replace("__*", "*") for g in globs) + ")"
         pending = len(results) - len(done)
-        note = f", {pending} not finished" if pending else ""
+        note = (f", {pending} not finished" if pending else "") + (
+            "" if fresh else f" (stale: run {outcome['date']}, the file or its tests changed since)")
         lines.append(f"| {path}{scope} | {_tests_cell(key)} | {len(done)}{note} | {killed} | {len(equiv)} | "
                      f"{len(alive)} | {100 * rate:.1f} % |")
         for title, names in (("Survivors", alive), ("Equivalent survivors", equiv)):
             if names:
                 details += ["", f"## {path}: {title.lower()}", ""]
                 for name in names:
-                    where, diff = _diff(key, name)
+                    where, diff = diffs.get(name, ("?", "(diff not saved)"))
                     reason = f" — {equivalent[name]}" if name in equivalent else ""
                     details += [f"- `{name}` at {where}{reason}", "", "```diff", diff, "```"]
     OUT.mkdir(parents=True, exist_ok=True)

@@ -410,6 +410,49 @@ def test_ndb_alpha_sets_the_threshold():
     assert ev._ndb(ref_counts, counts, alpha=0.1)[0] == 1.0  # 1.75 > 1.645
 
 
+def test_ndb_counts_a_bin_different_only_above_the_critical_value(monkeypatch):
+    """The z-test's boundary: a bin whose |z| equals the critical value exactly is not different."""
+    ref_counts, counts = np.array([400, 600]), np.array([357, 643])
+    _, _, z = _ndb_by_hand(ref_counts, counts)
+    at = float(np.abs(z).max())
+
+    class Critical:  # norm.ppf(1 - alpha / 2) replaced by a critical value equal to |z| itself
+        @staticmethod
+        def ppf(q):
+            assert q == pytest.approx(0.975)
+            return at
+
+    monkeypatch.setattr(ev, "norm", Critical)
+    assert ev._ndb(ref_counts, counts)[0] == 0.0
+    monkeypatch.setattr(Critical, "ppf", staticmethod(lambda q: np.nextafter(at, 0)))
+    assert ev._ndb(ref_counts, counts)[0] == 1.0
+
+
+def test_frechet_distance_accepts_an_imaginary_part_at_the_tolerance(monkeypatch):
+    """sqrtm's imaginary part exactly 1e-3 of the mean variance is accepted (no offset); just above is not."""
+    real_sqrtm = ev.linalg.sqrtm
+    for imag, offsets in ((1e-3, 0), (np.nextafter(1e-3, 1), 1)):
+        calls = []
+
+        def sqrtm(m, imag=imag, calls=calls):
+            calls.append(m)
+            return real_sqrtm(m) + (1j * imag if len(calls) == 1 else 0)  # complex on the first try only
+
+        monkeypatch.setattr(ev.linalg, "sqrtm", sqrtm)
+        value, notes = ev.frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2))  # mean variance 1
+        assert len(calls) == 1 + offsets and value == pytest.approx(0.0, abs=1e-5)
+        assert notes == ([] if offsets == 0 else ["sqrtm ill-conditioned: 1e-06 * I added to both covariances"])
+
+
+def test_onsets_use_the_loops_sample_rate(monkeypatch):
+    """The onset envelope's mel bands are placed by the loop's own rate, not librosa's default 22050 Hz."""
+    seen = []
+    real = ev.librosa.onset.onset_strength
+    monkeypatch.setattr(ev.librosa.onset, "onset_strength", lambda **kw: seen.append(kw.get("sr")) or real(**kw))
+    ev._onsets(_bursts([0.1, 0.3])[None], RATE)
+    assert seen == [RATE]
+
+
 def _bursts(times, *, samples=8192, tau=0.01, seed=0) -> np.ndarray:
     """A mono loop of decaying white-noise bursts starting at ``times`` (s), peak 0.9, float32."""
     rng = np.random.default_rng(seed)
