@@ -400,3 +400,69 @@ def test_logmel_nearest_equals_the_brute_force_search():
     np.testing.assert_array_equal(index, np.argmin(distances, axis=1))
     np.testing.assert_allclose(distance, distances.min(axis=1) / np.sqrt(64 * 5), rtol=1e-9)
     assert np.all(index[:3] == [0, 1, 2])
+
+
+# --- the float32 error bound of the search, term by term ----------------------------------------
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_column_terms_equal_the_documented_bound(relative):
+    """approx and error rebuilt from _column_terms equal the docstring's formulas, computed here from
+    scratch with constants large enough that every term (gamma, tau, slack; A, B, d) moves the result."""
+    from beatgan.novelty import _column_terms
+
+    gamma, tau, slack = 1e-2, 3e-3, 2e-3
+    A = np.array([0.5, 2.0, 7.0])  # training energies (float32 sums)
+    B, d = np.array([[0.3], [4.0]]), np.array([[0.2, -0.7, 1.1], [0.05, 1.5, -2.5]])  # generated energies, dots
+    terms = _column_terms(np.ones((3, 4), np.float32), A, gamma, tau, slack, relative)
+    Bh = (B + tau) / (1 - gamma)
+    approx = d * terms["scale"] + B * terms["per_b"] + terms["const"]
+    error = Bh * terms["p"] + np.sqrt(Bh) * terms["q"] + terms["r"]
+    Ah, Al = (A + tau) / (1 - gamma), (A - tau) / (1 + gamma)
+    root = np.sqrt(Ah * Bh)
+    if relative:
+        want_approx = 1 + (B - 2 * d) / A
+        want_error = ((gamma * Bh + 3 * tau + 2 * gamma * root) / A + (Bh + 2 * root) * (gamma * Ah + tau) / (A * Al)
+                      + slack * (Ah + Bh) / Al)
+    else:
+        want_approx = A + B - 2 * d
+        want_error = gamma * (Ah + Bh) + 2 * gamma * root + 4 * tau + slack * (Ah + Bh)
+    np.testing.assert_allclose(approx, want_approx, rtol=1e-12)
+    np.testing.assert_allclose(error, want_error, rtol=1e-12)
+    assert terms["usable"].all()
+
+
+def test_search_uses_higham_gamma_for_blocks_of_4096(monkeypatch):
+    """The bound's constants: gamma_n = n u / (1 - n u) of float32 (u = 2**-24) with n = min(D, 4096) + 4
+    products per partial sum, tau = 2 D * 2**-126 for underflow, slack = max(1e-9, 4 D 2**-53)."""
+    from beatgan import novelty
+
+    seen = []
+    real = novelty._column_terms
+    monkeypatch.setattr(novelty, "_column_terms", lambda *a: seen.append(a[2:5]) or real(*a))
+    rng = np.random.default_rng(0)
+    for width in (300, 5000):
+        nearest(loops(rng, 2, width, None), loops(rng, 3, width, None))
+        n = min(width, 4096) + 4
+        gamma, tau, slack = seen[-1]
+        assert gamma == pytest.approx(n * 2.0**-24 / (1 - n * 2.0**-24), rel=1e-15)
+        assert tau == 2 * width * 2.0**-126 and slack == max(1e-9, 4 * width * 2.0**-53)
+
+
+@pytest.mark.parametrize("dtype, rows", [(np.float32, [40]), (np.float64, [8] * 5)])
+def test_training_blocks_bound_the_float32_copy_only_when_one_is_made(monkeypatch, dtype, rows):
+    """A float64 training set is copied to float32 a block of at most _CHUNK_BYTES at a time; a float32
+    one needs no copy, so its blocks are as long as the score budget allows (here: all 40 loops at once)."""
+    from beatgan import novelty
+
+    width = 64
+    monkeypatch.setattr(novelty, "_CHUNK_BYTES", 8 * 4 * width)  # 8 loops of float32
+    shapes = []
+    real = novelty._dots
+    monkeypatch.setattr(novelty, "_dots", lambda g, t: shapes.append(t.shape[0]) or real(g, t))
+    rng = np.random.default_rng(1)
+    gen, train = loops(rng, 8, width, None), loops(rng, 40, width, None, dtype=dtype)
+    index, score = nearest(gen, train)
+    assert shapes == rows
+    want_index, want_score = pairwise(gen, train)
+    np.testing.assert_array_equal(index, want_index)
