@@ -293,6 +293,12 @@ def read(path, *, dtype="float32", start=0, frames=None):
     return meta.rate, out, meta.bits
 
 
+def _riff_size(fmt, data_size):
+    """RIFF's size field: "WAVE", the fmt chunk (24 bytes; non-PCM: 26 and a 12-byte fact chunk),
+    the data chunk's 8-byte header and its body padded to an even length."""
+    return 4 + (24 if fmt == "pcm" else 38) + 8 + data_size + (data_size & 1)
+
+
 def _check_write_args(name, rate, data, bits, fmt):
     if not isinstance(fmt, str) or fmt not in _BITS:
         raise _fail(name, f"fmt={fmt!r} must be 'pcm' or 'float'")
@@ -313,10 +319,8 @@ def _check_write_args(name, rate, data, bits, fmt):
         raise _fail(name, f"rate={rate} with {channels} channels overflows the header's byte rate")
     if arr.dtype.kind not in "fiu":
         raise _fail(name, f"data dtype {arr.dtype} is not real floating point or integer")
-    # before any scan of the samples and any header field: RIFF's size field counts "WAVE", the fmt
-    # chunk (24 bytes; non-PCM: 26 and a 12-byte fact chunk), the data chunk's 8 and its padded body
-    data_size = len(arr) * channels * width
-    if 4 + (24 if fmt == "pcm" else 38) + 8 + data_size + (data_size & 1) > _U32:
+    data_size = len(arr) * channels * width  # before any scan of the samples or any header field
+    if _riff_size(fmt, data_size) > _U32:
         raise _fail(name, f"{data_size} bytes of samples exceed the 4 GiB limit of RIFF WAV")
     step = max(1, _BLOCK // channels)
     for start in range(0, len(arr) if arr.dtype.kind == "f" else 0, step):
@@ -398,7 +402,7 @@ def write(path, rate, data, *, bits=24, fmt="pcm"):
         header = struct.pack("<4sIHHIIHHH", b"fmt ", 18, _FLOAT, channels, rate,
                              rate * block_align, block_align, bits, 0)
         header += struct.pack("<4sII", b"fact", 4, frames)
-    riff_size = 4 + len(header) + 8 + data_size + (data_size & 1)  # <= 4 GiB: checked above
+    riff_size = _riff_size(fmt, data_size)  # <= 4 GiB: checked above
     header = struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE") + header
     header += struct.pack("<4sI", b"data", data_size)
 
