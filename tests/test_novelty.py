@@ -441,7 +441,7 @@ def test_search_uses_higham_gamma_for_blocks_of_4096(monkeypatch):
     real = novelty._column_terms
     monkeypatch.setattr(novelty, "_column_terms", lambda *a: seen.append(a[2:5]) or real(*a))
     rng = np.random.default_rng(0)
-    for width in (300, 5000):
+    for width in (300, 5000, 2_500_000):  # slack: its floor 1e-9 below 2.25e6 samples, 4 D 2**-53 above
         nearest(loops(rng, 2, width, None), loops(rng, 3, width, None))
         n = min(width, 4096) + 4
         gamma, tau, slack = seen[-1]
@@ -466,3 +466,12 @@ def test_training_blocks_bound_the_float32_copy_only_when_one_is_made(monkeypatc
     assert shapes == rows
     want_index, want_score = pairwise(gen, train)
     np.testing.assert_array_equal(index, want_index)
+
+
+@pytest.mark.parametrize("which", ["generated", "training"])
+def test_energy_overflow_names_the_set(which):
+    """Finite float64 samples whose float32 squares overflow: the error says which set holds them."""
+    gen, train = np.full((2, 64), 0.1), np.full((3, 64), 0.2)
+    (gen if which == "generated" else train)[1, 5] = 1e25
+    with pytest.raises(AudioError, match=rf"^{which} loops hold NaN or infinite samples \(or values far outside"):
+        nearest(gen, train)
