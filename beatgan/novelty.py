@@ -288,6 +288,11 @@ def _energies(audio: np.ndarray, rows: int) -> np.ndarray:
     return np.concatenate([_energy32(audio[i : i + rows]) for i in range(0, len(audio), rows)])
 
 
+def _energy_high(energy, gamma, tau):
+    """Upper bound of an exact energy from its float32 sum: ``(A + tau) / (1 - gamma)``."""
+    return (energy + tau) / (1 - gamma)
+
+
 def _column_terms(train, energy, gamma, tau, slack, relative: bool):
     """Per training loop constants of the approximate score and its error bound.
 
@@ -307,7 +312,7 @@ def _column_terms(train, energy, gamma, tau, slack, relative: bool):
     Loops whose energy may be 0 (``A <= tau``) get an infinite error (always rescored
     exactly), or, when exactly silent in relative mode, an infinite score (never chosen).
     """
-    high = (energy + tau) / (1 - gamma)
+    high = _energy_high(energy, gamma, tau)
     low = np.maximum((energy - tau) / (1 + gamma), 0.0)
     root = np.sqrt(high)
     unsafe = low <= 0
@@ -366,7 +371,7 @@ def _search(gen: np.ndarray, train: np.ndarray, k: int, *, relative: bool, chunk
     for g0 in range(0, n_gen, gen_rows):
         g32 = gen[g0 : g0 + gen_rows].astype(np.float32, copy=False)  # (gc, D)
         b_energy = gen_energy[g0 : g0 + gen_rows]  # (gc,), float32 accuracy
-        b_high = (b_energy + tau) / (1 - gamma)  # upper bound of the exact energy
+        b_high = _energy_high(b_energy, gamma, tau)  # upper bound of the exact energy
         b_root = np.sqrt(b_high)
         kth_upper = np.full((len(g32), k), np.inf)  # k smallest upper bounds so far
         cand_rows, cand_cols, cand_lower = [], [], []

@@ -111,6 +111,26 @@ def _keep_layer_inits(target: Path, path: str, classes) -> None:
     (target / path).write_text("".join(lines))
 
 
+TQDM_LOCK = """
+
+# added by scripts/mutation.py in its copy of the tree: every mutant runs in a process forked from one
+# session, and tqdm's default lock is a multiprocessing semaphore that all of them share; a worker
+# stopped while holding it would leave every later worker waiting on it until its time limit (each
+# then counted as a timeout, not as the mutant it is). A lock of each process's own:
+import threading as _threading  # noqa: E402
+
+from tqdm import tqdm as _tqdm  # noqa: E402
+
+_tqdm.set_lock(_threading.RLock())
+"""
+
+
+def _own_tqdm_lock(target: Path) -> None:
+    conftest = target / "tests" / "conftest.py"
+    if "_tqdm.set_lock" not in conftest.read_text():
+        conftest.write_text(conftest.read_text() + TQDM_LOCK)
+
+
 def _configure(target: Path, path: str, tests: list[str], fork: bool) -> None:
     isolation = (
         'process_isolation = "fork"\n' if fork else
@@ -149,6 +169,7 @@ def run_module(key: str, jobs: int) -> None:
         target.mkdir(parents=True, exist_ok=True)
         _copy_tree(target)
         _keep_layer_inits(target, path, KERAS_LAYER_INITS.get(key, ()))
+        _own_tqdm_lock(target)
         _configure(target, path, tests, fork=key in FORK_SAFE)
         command = [str(MUTMUT), "run", "--max-children", str(jobs), *(names or [])]
         shown = " ".join(command) if len(command) < 12 else " ".join(command[:11]) + f" ... ({len(command) - 4} names)"

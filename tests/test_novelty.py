@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tracemalloc
 import warnings
@@ -347,12 +348,12 @@ def test_top_k_defaults_to_three():
 @pytest.mark.parametrize("search", [nearest, top_k])
 def test_progress_bar_only_on_request(search, capsys):
     rng = np.random.default_rng(8)
-    generated, training = loops(rng, 3, 16, 2), loops(rng, 6, 16, 2)
+    generated, training = loops(rng, 3, 16, 2), loops(rng, 5, 16, 2)
     search(generated, training, chunk=2)
     assert capsys.readouterr().err == ""
     search(generated, training, chunk=2, progress=True)
-    err = capsys.readouterr().err
-    assert "nearest" in err and "6/6" in err  # 2 x 3 blocks
+    err = capsys.readouterr().err.splitlines()[-1].split("\r")[-1]  # the bar's last state
+    assert re.match(r"nearest: 100%\|.*\| 6/6 \[.*(block/s|s/block)\]$", err), err  # 2 x 3 blocks, the last short
 
 
 @pytest.mark.parametrize("seed, quiet, spread", [(1, 1e-2, 3e-8), (2, 1e-2, 3e-8), (0, 1e-3, 1e-7)])
@@ -475,3 +476,21 @@ def test_energy_overflow_names_the_set(which):
     (gen if which == "generated" else train)[1, 5] = 1e25
     with pytest.raises(AudioError, match=rf"^{which} loops hold NaN or infinite samples \(or values far outside"):
         nearest(gen, train)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_bounds_prune_the_exact_rescoring(monkeypatch, k):
+    """Only pairs the float32 bounds cannot rule out are rescored in float64: for loops of distinct
+    loudness, about k per generated loop, not all G x T (a search that loses its k-th bound still finds
+    the right answer, slowly: this is what tells it apart)."""
+    from beatgan import novelty
+
+    rescored = []
+    real = novelty._exact
+    monkeypatch.setattr(novelty, "_exact", lambda g, t, rows, cols, rel: rescored.append(len(rows)) or real(g, t, rows, cols, rel))
+    rng = np.random.default_rng(3)
+    gen, train = loops(rng, 20, 256, None), loops(rng, 50, 256, None)
+    index, score = top_k(gen, train, k=k)
+    assert sum(rescored) <= 20 * (k + 2), rescored
+    want = np.array([sorted(similarity_score(a, b) for a in train)[:k] for b in gen])
+    np.testing.assert_allclose(score, want, rtol=1e-12)
