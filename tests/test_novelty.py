@@ -494,3 +494,27 @@ def test_bounds_prune_the_exact_rescoring(monkeypatch, k):
     assert sum(rescored) <= 20 * (k + 2), rescored
     want = np.array([sorted(similarity_score(a, b) for a in train)[:k] for b in gen])
     np.testing.assert_allclose(score, want, rtol=1e-12)
+
+
+def test_one_loop_of_one_sample_each():
+    index, score = nearest(np.full((1, 1), 0.5), np.full((1, 1), 0.25))
+    assert index.tolist() == [0] and score.tolist() == [pytest.approx((0.25 - 0.5) ** 2 / 0.25**2)]
+
+
+@pytest.mark.parametrize("which", ["generated", "training"])
+def test_input_errors_name_the_set(which):
+    """Every input error names the set it found in, with the shape or dtype at fault."""
+    good = np.zeros((2, 8), np.float32) + 0.1
+
+    def call(bad):
+        return nearest(bad, good) if which == "generated" else nearest(good, bad)
+
+    cases = [(np.zeros(8), r"must have shape \(N, samples\) or \(N, samples, channels\), got \(8,\)"),
+             (np.zeros((0, 8)), r"holds no loops \(shape \(0, 8\)\)"),
+             (np.zeros((2, 8), np.int16), r"must be float audio in \[-1, 1\], got dtype int16")]
+    for bad, message in cases:
+        with pytest.raises(AudioError, match=rf"^{which} {message}$"):
+            call(bad)
+    with pytest.raises(AudioError, match=r"^generated loops \(2, 8\) and training loops \(2, 9\) must have the same "
+                                         r"\(samples, channels\)$"):
+        nearest(good, np.zeros((2, 9)) + 0.1)
