@@ -618,11 +618,13 @@ def _check_adam_runs(tmp_path, monkeypatch, shape):
                     assert changed > 0 or variable.path == "score/bias", key  # the bias gets no gradient
                     # Adam divides by the gradient's running RMS: where a gradient is ~0 (cancellation) the
                     # backends' float32 round-off moves an element by up to about one step (lr = 1e-4). A wrong
-                    # rate, beta, epsilon or sign moves most elements, so the bulk is held tight.
+                    # rate, beta, epsilon or sign moves most elements by about a step, so the bulk is held to a
+                    # fifth of one and the mean to a twentieth (99 % measured within 2e-6 on an AVX-512 CPU, 6.8e-6
+                    # for XLA's JAX on an AVX2 one, mean up to 1.1e-6, whose float32 sums run in another order).
                     diff = np.abs(run[key] - expected)
                     assert diff.max() < 3e-4, f"{backend} {key}: {diff.max():.3g}"
-                    assert np.quantile(diff, 0.99) < 2e-6, f"{backend} {key}: {np.quantile(diff, 0.99):.3g}"
-                    assert diff.mean() < 1e-6, f"{backend} {key}: {diff.mean():.3g}"
+                    assert np.quantile(diff, 0.99) < 2e-5, f"{backend} {key}: {np.quantile(diff, 0.99):.3g}"
+                    assert diff.mean() < 5e-6, f"{backend} {key}: {diff.mean():.3g}"
     np.testing.assert_allclose(jax_run["logs"], tf_run["logs"], rtol=1e-5, atol=1e-6)
 
 
