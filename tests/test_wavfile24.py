@@ -568,6 +568,25 @@ def test_write_size_limit_of_riff(tmp_path, monkeypatch, frames):
     assert os.listdir(tmp_path) == []
 
 
+def test_write_pcm_size_limit_counts_its_own_header(tmp_path, monkeypatch):
+    """PCM's fmt chunk is 24 bytes (no fact chunk): 16-bit mono samples filling RIFF to 2**32 - 2 bytes
+    are written, 2 more bytes are refused."""
+    class Stop(Exception):
+        pass
+
+    def stop(*args):
+        raise Stop  # past every check: do not write 4 GiB
+
+    monkeypatch.setattr(wavfile24, "_encode_block", stop)
+    frames = (U32 - 1 - 36) // 2  # RIFF size 36 + 2 * frames = 2**32 - 2
+    path = tmp_path / "big.wav"
+    with pytest.raises(Stop):
+        wavfile24.write(path, 8000, np.broadcast_to(np.int16(3), (frames, 1)), bits=16)
+    with pytest.raises(WavFileError, match="exceed the 4 GiB limit"):
+        wavfile24.write(path, 8000, np.broadcast_to(np.int16(3), (frames + 1, 1)), bits=16)
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("frames", [2**31, 2**32])
 def test_write_size_limit_before_frame_count(tmp_path, frames):
     """A float file's fact chunk holds the frame count as unsigned 32 bits: mono frames past 2**31 and
