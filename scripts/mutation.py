@@ -171,6 +171,9 @@ def run_module(key: str, jobs: int) -> None:
         _keep_layer_inits(target, path, KERAS_LAYER_INITS.get(key, ()))
         _own_tqdm_lock(target)
         _configure(target, path, tests, fork=key in FORK_SAFE)
+        # what this run tests: the report compares it with the files as they are then
+        (target / "fingerprint.json").write_text(json.dumps(
+            {"date": datetime.date.today().isoformat(), "fingerprint": _fingerprint(key)}, indent=1) + "\n")
         command = [str(MUTMUT), "run", "--max-children", str(jobs), *(names or [])]
         shown = " ".join(command) if len(command) < 12 else " ".join(command[:11]) + f" ... ({len(command) - 4} names)"
         print(f"[{key}] KERAS_BACKEND={backend} {shown}  (in {target})", flush=True)
@@ -246,13 +249,15 @@ def _saved(key: str) -> Path:
 
 
 def _module_outcome(key: str) -> dict | None:
-    """The module's results from ``build/`` when it was run here (saved to its JSON file then), else as saved."""
+    """The module's results from ``build/`` when it was run here (saved to its JSON file then, with the
+    fingerprint of the files the run started from), else as saved."""
     globs = MODULES[key][2]
     if (_targets(key)[0][1] / "mutants").is_dir():
         results = {n: s for n, s in _merged_results(key).items() if _selected(n, globs)}
         diffs = {n: _diff(key, n) for n, s in results.items() if s in SURVIVED}
-        outcome = {"date": datetime.date.today().isoformat(), "fingerprint": _fingerprint(key),
-                   "results": dict(sorted(results.items())), "diffs": diffs}
+        stamp = _targets(key)[0][1] / "fingerprint.json"  # written when the run started; absent: unknown
+        run = json.loads(stamp.read_text()) if stamp.is_file() else {"date": "?", "fingerprint": {}}
+        outcome = {**run, "results": dict(sorted(results.items())), "diffs": diffs}
         OUT.mkdir(parents=True, exist_ok=True)
         _saved(key).write_text(json.dumps(outcome, indent=1, ensure_ascii=False) + "\n")
         return outcome
@@ -272,11 +277,8 @@ def write_report() -> None:
              "|---|---|---|---|---|---|---|"]
     details = []
     for key, (path, tests, globs) in MODULES.items():
-        outcome = _module_outcome(key)
-        if outcome is None:
-            lines.append(f"| {path} | {_tests_cell(key)} | not run | | | | |")
-            continue
-        results, diffs, fresh = outcome["results"], outcome["diffs"], _fingerprint(key) == outcome["fingerprint"]
+        outcome = _module_outcome(key) or {"results": {}}
+        results = outcome["results"]
         done = {n: s for n, s in results.items() if s in KILLED | SURVIVED}
         if not done:
             lines.append(f"| {path} | {_tests_cell(key)} | not run | | | | |")
@@ -289,6 +291,7 @@ def write_report() -> None:
         scope = "" if globs is None else " (functions: " + ", ".join(
             re.sub(r"^.*?\.x[_ǁ]", "", g).replace("ǁ", ".").replace("__*", "*") for g in globs) + ")"
         pending = len(results) - len(done)
+        diffs, fresh = outcome["diffs"], _fingerprint(key) == outcome["fingerprint"]
         note = (f", {pending} not finished" if pending else "") + (
             "" if fresh else f" (stale: run {outcome['date']}, the file or its tests changed since)")
         lines.append(f"| {path}{scope} | {_tests_cell(key)} | {len(done)}{note} | {killed} | {len(equiv)} | "
