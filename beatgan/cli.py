@@ -261,6 +261,48 @@ def _train(args: argparse.Namespace) -> int:
     return _EXIT_STATUS[result.stopped_by]
 
 
+def _run_checkpoints(run_dir: str, purpose: str):
+    """The model config and the kept checkpoints (oldest first) of a training run directory."""
+    from beatgan.checkpoint import CHECKPOINTS_DIR, list_checkpoints  # here: after the backend is chosen
+    from beatgan.run import read_run_config  # here: after the backend is chosen
+
+    stored = read_run_config(run_dir)
+    if stored is None:
+        raise DatasetError(f"run directory {run_dir} holds no run (no config.json)")
+    checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS_DIR)
+    if not checkpoints:
+        raise DatasetError(f"run directory {run_dir} holds no checkpoint {purpose}")
+    return stored["model"], checkpoints
+
+
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", required=True, metavar="RUN", help="a training run directory")
+    parser.add_argument("--step", type=int, default=None,
+                        help="generator step of the kept checkpoint to export (default: the newest)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="weights directory to write (config.json + generator.npz)")
+    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                        help="storage precision of the weights (default: float16, half the size)")
+    parser.add_argument("--quiet", action="store_true", help="no backend line")
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
+    _start_backend(args)
+    from beatgan.checkpoint import checkpoint_step, export_generator, load_checkpoint_generator  # after the backend
+
+    config, checkpoints = _run_checkpoints(args.run_dir, "to export")
+    by_step = {checkpoint_step(path): path for path in checkpoints}
+    step = max(by_step) if args.step is None else args.step
+    if step not in by_step:
+        raise ConfigError(f"--step {step}: run directory {args.run_dir} keeps no checkpoint of that step; "
+                          f"kept steps: {', '.join(map(str, sorted(by_step)))}")
+    generator = load_checkpoint_generator(by_step[step], config)
+    path = export_generator(generator, config, args.output, dtype=args.dtype)
+    print(f"exported step {step} of {args.run_dir} to {path} ({args.dtype}, {path.stat().st_size:,} bytes)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- generate
 
 
@@ -545,21 +587,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int:
     """Evaluate every kept checkpoint of ``args.run_dir``; write a table and a figure of the metrics over steps."""
-    from beatgan.checkpoint import (  # here: after the backend is chosen
-        CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, load_checkpoint_generator,
-    )
+    from beatgan.checkpoint import checkpoint_step, load_checkpoint_generator  # here: after the backend is chosen
     from beatgan.evaluate import METRICS, evaluate  # here: fast --help
     from beatgan.generate import generate  # here: after the backend is chosen
     from beatgan.plots import metrics_over_steps_figure  # here: fast --help
-    from beatgan.run import read_run_config  # here: after the backend is chosen
 
-    stored = read_run_config(args.run_dir)
-    if stored is None:
-        raise DatasetError(f"run directory {args.run_dir} holds no run (no config.json)")
-    config = stored["model"]
-    checkpoints = list_checkpoints(Path(args.run_dir) / CHECKPOINTS_DIR)
-    if not checkpoints:
-        raise DatasetError(f"run directory {args.run_dir} holds no checkpoint to evaluate")
+    config, checkpoints = _run_checkpoints(args.run_dir, "to evaluate")
     fmt = (config.sample_rate, config.slice_len, config.channels)
     reference = _reference_set(args.reference, fmt, progress)
     rows = []
@@ -717,6 +750,11 @@ VERBS: tuple[Verb, ...] = (
          "config.json (or the defaults for a new run); a given option that disagrees with the run is an "
          "error, except --steps, which may be raised to train longer, and --checkpoint-every, "
          "--keep-checkpoints and --preview-every."),
+    Verb("export", "write one checkpoint of a training run as a weights directory",
+         _export_options, _export,
+         "Write the generator of one kept checkpoint of a run (--step, default the newest) as a weights "
+         "directory (config.json + generator.npz) for generate, similarity and evaluate: pick the best step "
+         "from `beatgan evaluate --run-dir` and export it."),
     Verb("generate", "generate loops from generator weights",
          _generate_options, _generate,
          "Generate loops from a weights directory (config.json + generator.npz). 'raw' writes each clip as "

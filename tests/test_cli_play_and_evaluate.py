@@ -1,4 +1,4 @@
-"""Tests of the ``evaluate``, ``variations``, ``morph``, ``recover`` and ``similarity --recovery`` verbs."""
+"""Tests of the ``evaluate``, ``export``, ``variations``, ``morph``, ``recover`` and ``similarity --recovery`` verbs."""
 
 from __future__ import annotations
 
@@ -138,16 +138,22 @@ def test_evaluate_against_a_prepared_dataset_uses_one_copy_per_loop(weights, cor
     assert json.loads((out / "evaluation.json").read_text())["n_reference"] == 12  # half of 24, not of 72
 
 
-def test_evaluate_run_dir_scores_every_kept_checkpoint(corpus, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def run_dir(corpus, tmp_path_factory):
+    """A tiny training run (model_dim 2) of 4 generator steps that keeps checkpoints 2 and 4."""
     from beatgan.config import TrainConfig
     from beatgan.run import train
 
-    dataset = tmp_path / "data.npz"
+    folder = tmp_path_factory.mktemp("run")
+    dataset = folder / "data.npz"
     assert main(["prepare", str(corpus), "-o", str(dataset), "--copies", "1", "--quiet"]) == 0
-    run_dir = tmp_path / "run"
-    train(dataset, run_dir, model_config=ModelConfig(model_dim=2),
+    train(dataset, folder / "run", model_config=ModelConfig(model_dim=2),
           train_config=TrainConfig(batch_size=2, d_steps=1, steps=4, checkpoint_every=2, preview_every=4),
           progress=False, eval_every=0, tensorboard=False)
+    return folder / "run"
+
+
+def test_evaluate_run_dir_scores_every_kept_checkpoint(run_dir, corpus, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["evaluate", "--run-dir", str(run_dir), "--reference", str(corpus), "-n", "12", "-o", str(out),
                  "--quiet"]) == 0
@@ -157,3 +163,44 @@ def test_evaluate_run_dir_scores_every_kept_checkpoint(corpus, tmp_path, capsys)
     assert (out / "step_000002" / "evaluation.json").is_file() and (out / "step_000004" / "evaluation.txt").is_file()
     # the checkpoints' generators differ, so do their scores
     assert steps[0]["fad"] != steps[1]["fad"]
+
+
+def _loops(generator, n=3):
+    from beatgan.backend import keras
+
+    z = sample_latents(n, generator.input_shape[-1], seed=5)
+    return keras.ops.convert_to_numpy(generator(z, training=False))
+
+
+def test_export_writes_the_chosen_checkpoint_as_weights(run_dir, tmp_path, capsys):
+    from beatgan.checkpoint import load_checkpoint_generator, load_generator
+    from beatgan.run import read_run_config
+
+    config = read_run_config(run_dir)["model"]
+    checkpoints = {int(p.name.split("_")[-1]): p for p in (run_dir / "checkpoints").glob("step_*")}
+    assert main(["export", "--run-dir", str(run_dir), "--step", "2", "-o", str(tmp_path / "w2"), "--dtype",
+                 "float32", "--quiet"]) == 0
+    assert "exported step 2 of" in capsys.readouterr().out
+    exported, exported_config = load_generator(tmp_path / "w2")
+    assert exported_config == config
+    np.testing.assert_array_equal(_loops(exported), _loops(load_checkpoint_generator(checkpoints[2], config)))
+    # the default is the newest kept step, stored in half precision: step 4's weights rounded to float16
+    assert main(["export", "--run-dir", str(run_dir), "-o", str(tmp_path / "w4"), "--quiet"]) == 0
+    assert "exported step 4 of" in capsys.readouterr().out
+    step4 = load_checkpoint_generator(checkpoints[4], config)
+    step2 = load_checkpoint_generator(checkpoints[2], config)
+    with np.load(tmp_path / "w4" / "generator.npz") as arrays:
+        assert sorted(arrays.files) == sorted(v.path for v in step4.weights)
+        for v, v2 in zip(step4.weights, step2.weights):
+            assert arrays[v.path].dtype == np.float16
+            np.testing.assert_array_equal(arrays[v.path], v.numpy().astype(np.float16))
+        assert any(not np.array_equal(v.numpy(), v2.numpy()) for v, v2 in zip(step4.weights, step2.weights))
+
+
+def test_export_names_the_kept_steps_for_a_missing_one(run_dir, tmp_path, capsys):
+    assert main(["export", "--run-dir", str(run_dir), "--step", "3", "-o", str(tmp_path / "w"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--step 3" in err and "kept steps: 2, 4" in err
+    assert not (tmp_path / "w").exists()
+    assert main(["export", "--run-dir", str(tmp_path / "nothing"), "-o", str(tmp_path / "w"), "--quiet"]) == 2
+    assert "holds no run" in capsys.readouterr().err
