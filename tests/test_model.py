@@ -185,6 +185,20 @@ def test_phase_shuffle_shifts_time_by_one_amount_per_batch(radius):
     assert set(shifts) == set(range(-radius, radius + 1))
 
 
+def test_phase_shuffle_shift_is_the_draw_of_its_seeded_stream():
+    """Every call shifts by the next draw of the layer's own seeded stream, out[t] = x[t - s] (WaveGAN pads
+    left by a positive phase): a mirrored shift has the same distribution but makes another run of a seed."""
+    radius = 2
+    layer, stream = PhaseShuffle(radius, seed=3), keras.random.SeedGenerator(3)
+    x = _ramp()
+    drawn = []
+    for _ in range(20):
+        s = int(keras.ops.convert_to_numpy(keras.random.randint((), -radius, radius + 1, seed=stream, dtype="int32")))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=True)), _shifted(x, s, radius))
+        drawn.append(s)
+    assert {s for s in drawn if s} >= {-2, 2}
+
+
 def test_phase_shuffle_reflects_into_the_gap():
     x = _ramp(batch=1, length=8, channels=1)
     np.testing.assert_array_equal(_shifted(x, 2, 2)[0, :, 0], [2, 1, 0, 1, 2, 3, 4, 5])
