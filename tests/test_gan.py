@@ -88,6 +88,29 @@ def test_gradient_penalty_of_a_linear_critic(scale):
     assert np.isfinite(gp)
 
 
+class _DoubledInTraining(keras.layers.Layer):
+    """x * 2 in training, x otherwise: a critic layer whose gradient shows which mode it ran in."""
+
+    def call(self, x, training=None):
+        return x * 2.0 if training else x
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_gradient_penalty_runs_the_critic_in_the_mode_asked(training):
+    """The penalty's critic sees ``training`` (phase shuffle active in training): a linear critic w behind a
+    layer that doubles its input in training has input gradient 2w there, w otherwise."""
+    rng = np.random.default_rng(2)
+    critic = keras.Sequential([keras.Input((16384, 2)), _DoubledInTraining(), keras.layers.Flatten(),
+                               keras.layers.Dense(1)])
+    w = rng.normal(size=(16384 * 2, 1)).astype("float32")
+    critic.layers[-1].set_weights([0.75 * w / np.linalg.norm(w), np.zeros(1, "float32")])  # |w| = 0.75
+    alpha = rng.uniform(0, 1, (2, 1, 1)).astype("float32")
+    gp = float(gradient_penalty(critic, _batch(rng, (2, 16384, 2)), _batch(rng, (2, 16384, 2)), alpha,
+                                training=training))
+    norm = 1.5 if training else 0.75
+    assert gp == pytest.approx((np.sqrt(norm**2 + EPSILON) - 1) ** 2, abs=1e-5)
+
+
 def test_same_seed_builds_same_weights_and_different_seed_does_not():
     def weights(seed):
         gan = WaveGAN(TINY, TrainConfig(seed=seed))
