@@ -131,6 +131,17 @@ def test_phase_shuffle_default_radius_and_config_round_trip():
     assert keras.saving.get_registered_name(PhaseShuffle) == "beatgan>PhaseShuffle"  # what saved models name it
 
 
+def test_generator_is_the_same_function_in_training_and_inference():
+    """No dropout, batch norm or shuffle in the generator: its training flag changes nothing (the train
+    steps' generator calls rely on it; mutation testing lists flipped flags there as equivalent)."""
+    generator = build_generator(ModelConfig(model_dim=2))
+    z = np.random.default_rng(0).uniform(-1, 1, (3, 100)).astype("float32")
+    outputs = [keras.ops.convert_to_numpy(generator(z, training=t)) for t in (True, False, None, True)]
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+    assert not generator.non_trainable_weights  # nor state a training call could update
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
 def test_generator_shape_and_range(slice_len, channels):
