@@ -289,7 +289,7 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
     _start_backend(args)
-    from beatgan.checkpoint import checkpoint_step, export_generator, load_checkpoint_generator  # after the backend
+    from beatgan.checkpoint import checkpoint_step, export_generator, load_checkpoint_generator  # here: after the backend
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to export")
     by_step = {checkpoint_step(path): path for path in checkpoints}
