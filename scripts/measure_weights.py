@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from beatgan.atomic import write_json_atomic  # noqa: E402
 from beatgan.cli import main as beatgan  # noqa: E402
+from beatgan.corpus.render import MANIFEST  # noqa: E402
 
 EVALUATION_KEYS = ("command", "embedding", "fad_method", "metrics", "n_loops", "n_reference", "position", "seed",
                    "warnings")
@@ -49,9 +51,9 @@ def _run(command: str) -> None:
 
 def _corpus_facts(corpus: Path) -> dict:
     """Count, kits and render format of a corpus from ``beatgan render-loops`` (its manifest's header line)."""
-    manifest = corpus / "manifest.csv"
+    manifest = corpus / MANIFEST
     try:
-        header = json.loads(manifest.read_text().splitlines()[0].lstrip("# "))
+        header = json.loads(manifest.read_text().splitlines()[0].removeprefix("# "))
     except (OSError, IndexError, ValueError) as error:
         raise SystemExit(f"{manifest}: not a render-loops manifest ({error}); render the corpus with `make corpus`")
     return {"corpus_count": header["count"], "corpus_kits": len(header["kits"]),
@@ -81,9 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--novelty-count", type=int, default=200, help="loops for beatgan similarity (default 200)")
     parser.add_argument("--recovery", type=int, default=16, help="loops per side of the latent recovery (default 16)")
     args = parser.parse_args(argv)
-
-    import os
-
     os.chdir(ROOT)  # the commands are recorded with paths relative to the repository root
     weights, corpus = Path(args.weights), Path(args.corpus)
     facts = _corpus_facts(corpus)

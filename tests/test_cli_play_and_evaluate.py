@@ -173,22 +173,23 @@ def _loops(generator, n=3):
 
 
 def test_export_writes_the_chosen_checkpoint_as_weights(run_dir, tmp_path, capsys):
-    from beatgan.checkpoint import load_checkpoint_generator, load_generator
+    from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, load_checkpoint_generator, \
+        load_generator
     from beatgan.run import read_run_config
 
     config = read_run_config(run_dir)["model"]
-    checkpoints = {int(p.name.split("_")[-1]): p for p in (run_dir / "checkpoints").glob("step_*")}
+    checkpoints = {checkpoint_step(p): p for p in list_checkpoints(run_dir / CHECKPOINTS_DIR)}
+    step2 = load_checkpoint_generator(checkpoints[2], config)
     assert main(["export", "--run-dir", str(run_dir), "--step", "2", "-o", str(tmp_path / "w2"), "--dtype",
                  "float32", "--quiet"]) == 0
     assert "exported step 2 of" in capsys.readouterr().out
     exported, exported_config = load_generator(tmp_path / "w2")
     assert exported_config == config
-    np.testing.assert_array_equal(_loops(exported), _loops(load_checkpoint_generator(checkpoints[2], config)))
+    np.testing.assert_array_equal(_loops(exported), _loops(step2))
     # the default is the newest kept step, stored in half precision: step 4's weights rounded to float16
     assert main(["export", "--run-dir", str(run_dir), "-o", str(tmp_path / "w4"), "--quiet"]) == 0
     assert "exported step 4 of" in capsys.readouterr().out
     step4 = load_checkpoint_generator(checkpoints[4], config)
-    step2 = load_checkpoint_generator(checkpoints[2], config)
     with np.load(tmp_path / "w4" / "generator.npz") as arrays:
         assert sorted(arrays.files) == sorted(v.path for v in step4.weights)
         for v, v2 in zip(step4.weights, step2.weights):
