@@ -31,11 +31,16 @@ corpus: setup
 run: setup corpus
 	$(PY) scripts/main_job.py --data $(DATA) --out $(OUT)
 
+# The suite runs in parallel, one worker per core (at most 4; TEST_JOBS=0 runs it in this process).
+# Each test file stays on one worker (--dist loadfile), so module and file fixtures are built once.
+TEST_JOBS ?= auto
+PYTEST    := $(PY) -m pytest -ra -n $(TEST_JOBS) --maxprocesses 4 --dist loadfile
+
 test: setup
-	$(PY) -m pytest -ra
+	$(PYTEST)
 
 test-fast: setup
-	$(PY) -m pytest -ra -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Mutation testing of the core modules against their fast tests (slow: tens of minutes; not part of `test`).
 # Writes benchmarks/mutation/REPORT.md; MODULES="losses novelty" runs a subset.
