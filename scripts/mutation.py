@@ -4,7 +4,9 @@
 
 For each module it copies the tracked working tree to ``build/mutation/<module>/``, writes a
 ``[tool.mutmut]`` section there (the file to mutate, its fast test files, ``-m "not slow"``)
-and runs ``mutmut run`` (mutmut resumes an interrupted run in the same folder). Then it
+and runs ``mutmut run`` (mutmut resumes an interrupted run in the same folder; a run whose saved
+results below were made on the files as they are now runs only the mutants those left unfinished,
+so a run cut off on one machine resumes on another). Then it
 writes ``benchmarks/mutation/REPORT.md``: per module the mutants, killed (tests failed or
 timed out), survivors, and the kill rate, with every survivor's file:line and diff. A
 survivor named in ``benchmarks/mutation/equivalent*.txt`` (``mutant_name  reason`` per line)
@@ -166,6 +168,11 @@ def run_module(key: str, jobs: int) -> None:
             names = sorted(n for n, s in done.items() if s in SURVIVED and _selected(n, MODULES[key][2]))
             if not names:
                 continue
+        elif (resumed := _resumable(key)) is not None:  # a run cut off here or on another machine
+            names = sorted(n for n, s in resumed.items() if s not in KILLED | SURVIVED and _selected(n, names))
+            print(f"[{key}] resuming: {len(resumed) - len(names)} mutants done, {len(names)} to run", flush=True)
+            if not names:
+                continue
         target.mkdir(parents=True, exist_ok=True)
         _copy_tree(target)
         _keep_layer_inits(target, path, KERAS_LAYER_INITS.get(key, ()))
@@ -181,10 +188,43 @@ def run_module(key: str, jobs: int) -> None:
         subprocess.run(command, cwd=target, stdout=subprocess.DEVNULL, check=False, env=env)
 
 
+def _saved_fresh(key: str) -> dict | None:
+    """The module's saved outcome if it was run on the files as they are now, else None."""
+    if not _saved(key).is_file():
+        return None
+    outcome = json.loads(_saved(key).read_text())
+    return outcome if outcome["fingerprint"] == _fingerprint(key) else None
+
+
+def _first_results(key: str) -> dict[str, str]:
+    """Status of each mutant in the module's first run here, with the mutants it has not finished taken
+    from the saved outcome where that was run on the same files (mutmut names mutants by function and
+    index, the same for the same source and mutmut version), so a run cut off resumes on another machine."""
+    target = _targets(key)[0][1]
+    results = _results(target) if (target / "mutants").is_dir() else {}
+    saved = _saved_fresh(key)
+    stamp = target / "fingerprint.json"
+    same_files = stamp.is_file() and saved and json.loads(stamp.read_text())["fingerprint"] == saved["fingerprint"]
+    if same_files and results:
+        for name, status in saved["results"].items():
+            if results.get(name) not in KILLED | SURVIVED and name in results:
+                results[name] = status
+    return results
+
+
+def _resumable(key: str) -> dict[str, str] | None:
+    """What a new run of the module can start from: the saved outcome (and this machine's run), when the
+    saved one was run on the files as they are now and left mutants unfinished; None means run all."""
+    saved = _saved_fresh(key)
+    if saved is None or all(s in KILLED | SURVIVED for s in saved["results"].values()):
+        return None
+    return _first_results(key) or dict(saved["results"])
+
+
 def _merged_results(key: str, upto: int | None = None) -> dict[str, str]:
     """Status of each mutant over the module's backend runs: the first run's, or killed where a later one killed it."""
     runs = _targets(key)[:upto]
-    results = _results(runs[0][1]) if (runs[0][1] / "mutants").is_dir() else {}
+    results = _first_results(key)
     for _, target in runs[1:]:
         if (target / "mutants").is_dir():
             for name, status in _results(target).items():
@@ -257,6 +297,9 @@ def _module_outcome(key: str) -> dict | None:
         diffs = {n: _diff(key, n) for n, s in results.items() if s in SURVIVED}
         stamp = _targets(key)[0][1] / "fingerprint.json"  # written when the run started; absent: unknown
         run = json.loads(stamp.read_text()) if stamp.is_file() else {"date": "?", "fingerprint": {}}
+        saved = _saved_fresh(key)
+        if saved and saved["fingerprint"] == run["fingerprint"] and run["date"] not in saved["date"]:
+            run["date"] = f"{saved['date']}, resumed {run['date']}"  # _first_results merged the two
         outcome = {**run, "results": dict(sorted(results.items())), "diffs": diffs}
         OUT.mkdir(parents=True, exist_ok=True)
         _saved(key).write_text(json.dumps(outcome, indent=1, ensure_ascii=False) + "\n")
