@@ -1,7 +1,8 @@
 """Find the audio files in a loop folder and decode the head of each.
 
 WAV files go through :mod:`wavfile24` (24-bit and WAVE_FORMAT_EXTENSIBLE files as
-users have them), everything else (FLAC, AIFF, OGG, MP3) through soundfile. Only
+users have them), everything else (FLAC, AIFF, OGG, MP3) through soundfile, which
+is imported only then (the ``audio`` extra; WAV needs nothing beyond numpy). Only
 the frames that decide the first ``slice_len`` samples after resampling are read
 (:func:`head_frames`), so a long file costs what its head costs.
 """
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import soundfile
 
 import wavfile24
 from beatgan.errors import AudioError
+from beatgan.extras import require
 
 __all__ = ["AUDIO_EXTENSIONS", "WAV_EXTENSIONS", "find_audio_files", "head_frames", "loop_frames", "read_audio", "read_head"]
 
@@ -119,13 +120,17 @@ def read_audio(path: str | Path, *, frames: int | Callable[[int], int] | None = 
             count = frames(rate) if callable(frames) else frames
             _, data, _ = wavfile24.read(path, dtype="float32", frames=count)
             return rate, data
+    except wavfile24.WavFileError as error:
+        raise AudioError(str(error)) from error  # its message names the file already
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read audio ({error.strerror or error})") from error
+    soundfile = require("soundfile", f"decoding {path.suffix or 'extension-less'} files such as {path}")
+    try:
         with soundfile.SoundFile(str(path)) as f:
             rate = int(f.samplerate)
             count = frames(rate) if callable(frames) else frames
             data = f.read(-1 if count is None else count, dtype="float32", always_2d=True)
         return rate, data
-    except wavfile24.WavFileError as error:
-        raise AudioError(str(error)) from error  # its message names the file already
     except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise AudioError(f"{path}: cannot read audio ({reason})") from error

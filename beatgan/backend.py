@@ -49,7 +49,8 @@ import warnings
 from pathlib import Path
 
 from beatgan.config import check_positive_int
-from beatgan.errors import ConfigError
+from beatgan.errors import ConfigError, MissingDependencyError
+from beatgan.extras import require
 
 BACKENDS = ("tensorflow", "jax")
 
@@ -106,13 +107,17 @@ def native_stderr_silenced():
         os.close(devnull)
 
 
-def quiet_import(name: str):
-    """Import a module (``"tensorflow"``) with the process's standard error silenced, and return it."""
+def quiet_import(name: str, feature: str | None = None):
+    """Import a module (``"tensorflow"``) with the process's standard error silenced, and return it.
+
+    With ``feature`` (what needs it, ``"FAD's musicnn embedding"``), a module that is not
+    installed raises :class:`~beatgan.errors.MissingDependencyError` naming the extra that installs it.
+    """
     if name in sys.modules:
         return sys.modules[name]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_silenced():
-        module = importlib.import_module(name)
+        module = require(name, feature) if feature else importlib.import_module(name)
         if name == "tensorflow":
             module.config.list_physical_devices()  # probes CUDA now, while silenced
     return module
@@ -120,6 +125,10 @@ def quiet_import(name: str):
 
 def load_keras():
     """Import Keras with the selected backend, quietly, and return the module.
+
+    A backend whose library is not installed (TensorFlow in an environment that
+    holds JAX alone) raises :class:`~beatgan.errors.MissingDependencyError`
+    naming the package, the extra that installs it and the other backend.
 
     The backend library's import and its first device query (where CUDA is
     probed) run with the process's standard error silenced, so a CPU-only
@@ -129,7 +138,16 @@ def load_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later TensorFlow log lines: warnings and errors only
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     with native_stderr_silenced():
+        if backend in BACKENDS:  # its library first, so a missing one is named, not a traceback from inside Keras
+            other = next(b for b in BACKENDS if b != backend)
+            try:
+                require(backend, f"the {backend} backend")
+            except MissingDependencyError as error:
+                raise MissingDependencyError(f"{error}; or choose the {other} backend "
+                                             f"(--backend {other}, or KERAS_BACKEND={other})") from None
+        require("keras", "BeatGAN's models")
         import keras  # here: only after select_backend, and silenced
 
         if keras.backend.backend() == "tensorflow":

@@ -31,6 +31,10 @@ stereo generator (19.1 M parameters) takes 38 MB on disk. The format is plain
 numpy, no pickle, readable under any Keras backend. Both files are written
 atomically. :func:`check_arrays` checks a file's names and shapes against the
 model before anything is assigned, for checkpoints and weights alike.
+
+A weights directory may also hold ``critic.npz``, the discriminator in the same
+form (:func:`export_critic`, :func:`load_critic`): with it the directory carries
+what a run needs to go on training, and ``beatgan export`` writes it by default.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from beatgan.atomic import write_npz_atomic
 from beatgan.backend import keras  # imported quietly, after the backend is chosen
 from beatgan.config import CONFIG_FILE, ModelConfig
 from beatgan.errors import CheckpointError, ConfigError
-from beatgan.model import build_generator
+from beatgan.model import build_discriminator, build_generator
 
 CHECKPOINTS_DIR = "checkpoints"  # inside a run directory
 VARIABLES_FILE = "variables.npz"
@@ -60,6 +64,7 @@ FORMAT_VERSION = 1  # bump when the layout of a checkpoint changes
 _NAME = re.compile(r"^step_(\d{6,})$")
 _TEMP_PREFIX = ".tmp-"
 WEIGHTS_FILE = "generator.npz"  # in a weights directory, beside config.json
+CRITIC_FILE = "critic.npz"  # in a weights directory, optional: the discriminator, for training on
 _DTYPES = ("float16", "float32")  # storage precisions of exported weights
 
 
@@ -402,15 +407,86 @@ def export_generator(generator, config: ModelConfig, directory: str | os.PathLik
     pathlib.Path
         The path of the weights file.
     """
+    return _write_model(generator, config, directory, WEIGHTS_FILE, dtype)
+
+
+def _write_model(model, config: ModelConfig, directory, name: str, dtype: str) -> Path:
     if dtype not in _DTYPES:
         raise ConfigError(f"dtype={dtype!r} must be one of {_DTYPES}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    arrays = {v.path: np.asarray(v.numpy(), dtype=dtype) for v in generator.weights}
-    path = directory / WEIGHTS_FILE
+    arrays = {v.path: np.asarray(v.numpy(), dtype=dtype) for v in model.weights}
+    path = directory / name
     write_npz_atomic(path, arrays)
     config.save(directory / CONFIG_FILE)
     return path
+
+
+def export_critic(discriminator, config: ModelConfig, directory: str | os.PathLike, *,
+                  dtype: str = "float16") -> Path:
+    """Write a discriminator's weights to ``directory/critic.npz`` (and its config), as :func:`export_generator`.
+
+    Parameters
+    ----------
+    discriminator : keras.Model
+        A model built by :func:`beatgan.model.build_discriminator` from ``config``.
+    config : ModelConfig
+        Saved as ``config.json`` (the same file the generator's export writes).
+    directory : path-like
+        Created if missing; existing files are replaced atomically.
+    dtype : {"float16", "float32"}, optional
+        Storage precision.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``critic.npz``.
+    """
+    return _write_model(discriminator, config, directory, CRITIC_FILE, dtype)
+
+
+def _read_weights(directory, name: str, build, *, missing_hint: str = ""):
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"weights directory {directory} does not exist")
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; a weights directory needs the model config")
+    try:
+        config = ModelConfig.load(config_path)
+    except ConfigError as error:
+        raise CheckpointError(f"{config_path}: {error}") from None
+    weights_path = directory / name
+    if not weights_path.is_file():
+        raise CheckpointError(f"{directory} has no {name}{missing_hint}")
+    model = build(config)
+    try:
+        with np.load(weights_path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # EOFError: an empty file
+        raise CheckpointError(f"{weights_path} is not a readable weights file: {error}") from None
+    check_arrays(arrays, {v.path: tuple(v.shape) for v in model.weights}, weights_path,
+                 against=CONFIG_FILE, needed_by="the config")
+    model.set_weights([arrays[v.path].astype("float32") for v in model.weights])
+    return model, config
+
+
+def load_critic(directory: str | os.PathLike):
+    """Rebuild the discriminator of a weights directory that holds ``critic.npz``.
+
+    Returns
+    -------
+    critic : keras.Model
+        float32 (B, slice_len, channels) -> (B, 1) scores.
+    config : ModelConfig
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_generator`; also when the directory has no ``critic.npz``.
+    """
+    return _read_weights(directory, CRITIC_FILE, build_discriminator,
+                         missing_hint=" (it holds a generator only; `beatgan export` of a run writes the critic too)")
 
 
 def load_generator(directory: str | os.PathLike):
@@ -434,29 +510,7 @@ def load_generator(directory: str | os.PathLike):
         The directory, the config or the weights file is missing, or a
         weight's name or shape does not match the config.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"weights directory {directory} does not exist")
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; a weights directory needs the model config")
-    try:
-        config = ModelConfig.load(config_path)
-    except ConfigError as error:
-        raise CheckpointError(f"{config_path}: {error}") from None
-    weights_path = directory / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise CheckpointError(f"{directory} has no {WEIGHTS_FILE}")
-    generator = build_generator(config)
-    try:
-        with np.load(weights_path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # EOFError: an empty file
-        raise CheckpointError(f"{weights_path} is not a readable weights file: {error}") from None
-    check_arrays(arrays, {v.path: tuple(v.shape) for v in generator.weights}, weights_path,
-                 against=CONFIG_FILE, needed_by="the config")
-    generator.set_weights([arrays[v.path].astype("float32") for v in generator.weights])
-    return generator, config
+    return _read_weights(directory, WEIGHTS_FILE, build_generator)
 
 
 def load_checkpoint_generator(path: str | os.PathLike, config: ModelConfig):
@@ -479,12 +533,28 @@ def load_checkpoint_generator(path: str | os.PathLike, config: ModelConfig):
     CheckpointError
         The checkpoint is unreadable or its generator does not match ``config``.
     """
+    return _checkpoint_part(path, config, "generator", build_generator)
+
+
+def load_checkpoint_critic(path: str | os.PathLike, config: ModelConfig):
+    """Rebuild the discriminator saved in a training checkpoint, as :func:`load_checkpoint_generator`.
+
+    Returns
+    -------
+    keras.Model
+        float32 (B, slice_len, channels) -> (B, 1), the checkpoint's critic weights
+        (its phase-shuffle streams as saved).
+    """
+    return _checkpoint_part(path, config, "discriminator", build_discriminator)
+
+
+def _checkpoint_part(path, config: ModelConfig, part: str, build):
     arrays, _ = read_checkpoint(path)
-    generator = build_generator(config)
-    keys = {f"generator/{layer.name}/{v.name}": v for layer in generator.layers for v in layer.variables}
-    stored = {key: arrays[key] for key in arrays if key.startswith("generator/")}
+    model = build(config)
+    keys = {f"{part}/{layer.name}/{v.name}": v for layer in model.layers for v in layer.variables}
+    stored = {key: arrays[key] for key in arrays if key.startswith(f"{part}/")}
     check_arrays(stored, {key: tuple(v.shape) for key, v in keys.items()}, Path(path) / VARIABLES_FILE,
                  against="the run's model config", needed_by="the config")
     for key, variable in keys.items():
-        variable.assign(stored[key].astype("float32"))
-    return generator
+        variable.assign(_cast(stored[key], variable, key, Path(path) / VARIABLES_FILE))
+    return model

@@ -33,7 +33,7 @@ from beatgan.atomic import write_json_atomic, write_text_atomic
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
-_EXIT_STATUS = {None: 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
+_EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
 _DEFAULT = ModelConfig()  # the data format options default to the model's
 
 
@@ -61,7 +61,9 @@ def _start_backend(args: argparse.Namespace, backend: str | None = None) -> None
 
 
 def _prepare_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", metavar="FOLDER", help="folder of drum loops, searched recursively")
+    parser.add_argument("folder", metavar="FOLDER",
+                        help="folder of drum loops, searched recursively; or a loops file that prepare wrote "
+                             "with --copies 1 --amplitude 0 (augmented here without decoding any audio)")
     parser.add_argument("-o", "--output", default="data/dataset.npz", metavar="PATH",
                         help="dataset file to write (default: data/dataset.npz)")
     data = parser.add_argument_group("loading")
@@ -107,15 +109,21 @@ def _prepare_summary(folder: str, loops, examples, dtype: str, output: Path) -> 
 
 def _prepare(args: argparse.Namespace) -> int:
     """Load, augment and save ``args.folder``; print a summary."""
-    from beatgan.data import SkippedFileWarning, augment_loops, load_loops, save_dataset  # here: fast --help
+    from beatgan.data import (  # here: fast --help
+        SkippedFileWarning, augment_loops, load_loops, load_loops_file, save_dataset,
+    )
 
-    with warnings.catch_warnings():
-        # The summary lists skipped files; a warning per file on top would say it twice.
-        warnings.simplefilter("ignore", SkippedFileWarning)
-        loops = load_loops(
-            args.folder, sample_rate=args.sample_rate, slice_len=args.slice_len, channels=args.channels,
-            resample=args.resample, cache=args.cache, progress=not args.quiet,
-        )
+    if Path(args.folder).is_file():
+        loops = load_loops_file(args.folder, sample_rate=args.sample_rate, slice_len=args.slice_len,
+                                channels=args.channels)
+    else:
+        with warnings.catch_warnings():
+            # The summary lists skipped files; a warning per file on top would say it twice.
+            warnings.simplefilter("ignore", SkippedFileWarning)
+            loops = load_loops(
+                args.folder, sample_rate=args.sample_rate, slice_len=args.slice_len, channels=args.channels,
+                resample=args.resample, cache=args.cache, progress=not args.quiet,
+            )
     examples = augment_loops(loops, copies=args.copies, amplitude=args.amplitude, seed=args.seed)
     output = save_dataset(
         args.output, examples.audio, examples.names, sample_rate=examples.sample_rate,
@@ -230,6 +238,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
                         help="generator steps per call of the compiled train function, fewer host round "
                              "trips; callbacks see one batch per call (default 1)")
+    parser.add_argument("--minutes", type=float, default=None, metavar="M",
+                        help="stop after M minutes of wall time (loading and compiling included), at the end of "
+                             "the current step, with a checkpoint and exported weights; the same command trains on")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     _config_options(parser, ModelConfig, "model (fixed for a run)")
     _config_options(parser, TrainConfig, "training (fixed for a run, except --steps)")
@@ -254,11 +265,17 @@ def _train(args: argparse.Namespace) -> int:
         os.path.expanduser(data), args.run_dir, model_config=model_config, train_config=train_config,
         backend=args.backend, progress=not args.quiet, log_every=args.log_every,
         tensorboard=not args.no_tensorboard, devices=args.devices, steps_per_execution=args.steps_per_execution,
-        eval_every=args.eval_every,
+        eval_every=args.eval_every, time_limit=None if args.minutes is None else _minutes(args.minutes) * 60,
     )
-    if not args.quiet and result.stopped_by is None:
+    if not args.quiet and result.stopped_by in (None, "time_limit"):
         print(f"done: step {result.step}; generator weights in {result.weights_dir}")
     return _EXIT_STATUS[result.stopped_by]
+
+
+def _minutes(value: float) -> float:
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"--minutes {value!r} must be a positive number of minutes")
+    return value
 
 
 def _run_checkpoints(run_dir: str, purpose: str):
@@ -280,7 +297,10 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=int, default=None,
                         help="generator step of the kept checkpoint to export (default: the newest)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="weights directory to write (config.json + generator.npz)")
+                        help="weights directory to write (config.json, generator.npz and critic.npz)")
+    parser.add_argument("--critic", action=argparse.BooleanOptionalAction, default=True,
+                        help="also write the discriminator as critic.npz, which training on from the weights "
+                             "needs (default: on)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",
                         help="storage precision of the weights (default: float16, half the size)")
     parser.add_argument("--quiet", action="store_true", help="no backend line")
@@ -289,7 +309,9 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
     _start_backend(args)
-    from beatgan.checkpoint import checkpoint_step, export_generator, load_checkpoint_generator  # here: after the backend
+    from beatgan.checkpoint import (  # here: after the backend
+        checkpoint_step, export_critic, export_generator, load_checkpoint_critic, load_checkpoint_generator,
+    )
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to export")
     by_step = {checkpoint_step(path): path for path in checkpoints}
@@ -300,6 +322,9 @@ def _export(args: argparse.Namespace) -> int:
     generator = load_checkpoint_generator(by_step[step], config)
     path = export_generator(generator, config, args.output, dtype=args.dtype)
     print(f"exported step {step} of {args.run_dir} to {path} ({args.dtype}, {path.stat().st_size:,} bytes)")
+    if args.critic:
+        critic = export_critic(load_checkpoint_critic(by_step[step], config), config, args.output, dtype=args.dtype)
+        print(f"and its critic to {critic} ({critic.stat().st_size:,} bytes)")
     return 0
 
 

@@ -39,17 +39,17 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-import soxr
 from tqdm.auto import tqdm
 
 from beatgan.atomic import write_npz_atomic
 from beatgan.audio import AUDIO_EXTENSIONS, find_audio_files, read_head
 from beatgan.config import check_positive_int, check_range, check_seed
 from beatgan.errors import AudioError, ConfigError, DatasetError
+from beatgan.extras import require
 
 __all__ = [
     "Loops", "SkippedFileWarning", "load_loops", "augment", "augment_loops",
-    "save_dataset", "load_dataset", "load_training_audio",
+    "save_dataset", "load_dataset", "load_loops_file", "load_training_audio",
 ]
 
 RESAMPLERS = ("polyphase", "stride")
@@ -154,6 +154,7 @@ def to_slice(data: np.ndarray, rate: int, name: str, settings: dict) -> np.ndarr
             )
         data = data[::3]
     elif rate != settings["sample_rate"]:
+        soxr = require("soxr", f"resampling {name} from {rate} Hz")
         data = soxr.resample(np.ascontiguousarray(data), rate, settings["sample_rate"], quality=SOXR_QUALITY)
     out = np.zeros((settings["slice_len"], channels), dtype=np.float32)
     head = data[: settings["slice_len"]]
@@ -372,6 +373,47 @@ def load_training_audio(
         if asked is not None and asked != held:
             raise ConfigError(f"{name}={asked!r} was asked but dataset {str(path)!r} holds {name}={held}")
     return dataset.audio
+
+
+def load_loops_file(path: str | os.PathLike, *, sample_rate: int | None = None, slice_len: int | None = None,
+                    channels: int | None = None) -> Loops:
+    """Read loops that were stored without augmentation, to augment them elsewhere.
+
+    Such a file is what ``beatgan prepare FOLDER --copies 1 --amplitude 0`` (or
+    :func:`save_dataset` of :func:`load_loops`) writes: the loops as loaded, e.g. as
+    int16 to carry 434 loops to a GPU machine in 28 MB, where ``beatgan prepare
+    LOOPS.npz --copies 5`` makes the training set without decoding any audio.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset ``.npz`` (:func:`save_dataset`).
+    sample_rate, slice_len, channels : int or None
+        None accepts what the file holds; a value must match it.
+
+    Returns
+    -------
+    Loops
+        As :func:`load_loops` returns them (float32 (N, slice_len, channels) in [-1, 1]).
+
+    Raises
+    ------
+    DatasetError
+        The file is not a dataset, or holds noisy copies already (naming their count and amplitude).
+    ConfigError
+        A given setting differs from the file's.
+    """
+    loops = load_dataset(path)
+    copies, amplitude = loops.settings.get("copies", 1), loops.settings.get("amplitude", 0.0)
+    if copies != 1 or amplitude != 0:
+        raise DatasetError(f"{str(path)!r} is already augmented ({copies} noisy copies per loop, amplitude "
+                           f"{amplitude}); give a folder of loops, or a file written with --copies 1 --amplitude 0")
+    for name, asked in (("sample_rate", sample_rate), ("slice_len", slice_len), ("channels", channels)):
+        held = getattr(loops, name)
+        if asked is not None and asked != held:
+            raise ConfigError(f"{name}={asked!r} was asked but loops file {str(path)!r} holds {name}={held}")
+    settings = {k: v for k, v in loops.settings.items() if k not in ("copies", "amplitude", "seed")}
+    return dataclasses.replace(loops, settings=settings)
 
 
 CACHE_FORMAT_VERSION = 1  # bump when decoding or the cache layout changes

@@ -30,3 +30,7 @@ class CheckpointError(BeatGANError):
 
 class CorpusError(BeatGANError):
     """The open drum-loop corpus cannot be rendered (no kit, bad pattern, bad option)."""
+
+
+class MissingDependencyError(BeatGANError, ImportError):
+    """An optional library a feature needs is not installed; the message names the extra that installs it."""

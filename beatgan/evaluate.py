@@ -47,7 +47,6 @@ import math
 import warnings
 from pathlib import Path
 
-import librosa
 import numpy as np
 from scipy import linalg
 from scipy.cluster.vq import kmeans2, vq
@@ -59,7 +58,10 @@ from beatgan import novelty
 from beatgan.atomic import write_text_atomic
 from beatgan.data import augment
 from beatgan.errors import AudioError, ConfigError, DatasetError
+from beatgan.extras import require
 from beatgan.plots import evaluation_figures
+
+librosa = require("librosa", "the evaluation")
 
 __all__ = ["METRICS", "SETS", "EvaluationReport", "evaluate", "cheap_metrics", "reference_features",
            "ReferenceFeatures", "frechet_distance"]

@@ -35,7 +35,6 @@ import re
 import warnings
 from pathlib import Path
 
-import librosa
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -45,8 +44,11 @@ from beatgan.checkpoint import load_generator
 from beatgan.config import ModelConfig
 from beatgan.data import SOXR_QUALITY, to_slice  # the training data's own slicing
 from beatgan.errors import AudioError, ConfigError
+from beatgan.extras import require
 from beatgan.generate import LOOP_RATE, check_tempo, make_loop, sample_latents
 from beatgan.novelty import logmel_features, similarity_score
+
+librosa = require("librosa", "exploring the latent space")
 
 __all__ = [
     "MODES", "Variations", "Recovery", "RecoveryReport", "load_latent", "check_latent", "reflect",

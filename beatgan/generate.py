@@ -25,7 +25,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import soxr
 from tqdm.auto import tqdm
 
 import wavfile24
@@ -34,6 +33,7 @@ from beatgan.backend import ops  # Keras imported quietly, after the backend is 
 from beatgan.checkpoint import load_generator
 from beatgan.config import check_positive_int, check_seed
 from beatgan.errors import AudioError, ConfigError
+from beatgan.extras import require
 
 FORMATS = ("raw", "loop")
 LOOP_RATE = 44100  # Hz of the loop format: what every DAW expects
@@ -196,7 +196,10 @@ def make_loop(
         clip = clip[:, None]
     if clip.ndim != 2 or clip.shape[0] == 0:
         raise AudioError(f"clip must have shape (frames, channels) with frames > 0, got {clip.shape}")
-    resampled = soxr.resample(clip, sample_rate, rate, quality="VHQ") if sample_rate != rate else clip
+    if sample_rate != rate:
+        resampled = require("soxr", f"resampling loops to {rate} Hz").resample(clip, sample_rate, rate, quality="VHQ")
+    else:
+        resampled = clip
     beat = 60.0 / bpm * rate  # frames per beat, fractional
     beats = max(1, int(math.floor(resampled.shape[0] / beat + 1e-9)))  # whole beats in the clip
     segment = beats * beat  # fractional frames per repeat

@@ -26,14 +26,15 @@ import importlib.util
 import threading
 from pathlib import Path
 
-import librosa
 import numpy as np
-import soxr
 
 from beatgan.backend import quiet_import
 from beatgan.errors import AudioError, ConfigError
+from beatgan.extras import require
 
-tf = quiet_import("tensorflow")  # the embedding runs on TensorFlow whatever the Keras backend
+librosa = require("librosa", "FAD's musicnn embedding")
+soxr = require("soxr", "FAD's musicnn embedding")
+tf = quiet_import("tensorflow", "FAD's musicnn embedding")  # it runs on TensorFlow whatever the Keras backend
 
 __all__ = ["SAMPLE_RATE", "N_FFT", "HOP", "N_MELS", "EMBEDDING_DIM", "EMBEDDING_NAME",
            "checkpoint_folder", "log_mel", "MusicnnEmbedder", "embedder", "embed"]

@@ -38,14 +38,16 @@ import dataclasses
 import os
 from pathlib import Path
 
-import librosa
 import numpy as np
 from tqdm.auto import tqdm
 
 from beatgan.atomic import write_json_atomic
 from beatgan.config import check_positive_int
 from beatgan.errors import AudioError, ConfigError
+from beatgan.extras import require
 from beatgan.plots import closest_pairs_figure, score_histogram
+
+librosa = require("librosa", "the similarity measure")
 
 DEFAULT_THRESHOLD = 0.1  # BeatGAN: a best score <= 0.1 means "almost the same loop"
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)

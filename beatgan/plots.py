@@ -16,14 +16,17 @@ import io
 import math
 from typing import Sequence
 
-import librosa
-import librosa.display
-import matplotlib.pyplot as plt
 import numpy as np
-import soundfile
-from matplotlib.figure import Figure
 
 from beatgan.errors import AudioError
+from beatgan.extras import require
+
+_FIGURES = "drawing figures"
+librosa = require("librosa", _FIGURES)
+require("librosa.display", _FIGURES)
+plt = require("matplotlib.pyplot", _FIGURES)
+Figure = require("matplotlib.figure", _FIGURES).Figure
+soundfile = require("soundfile", _FIGURES)
 
 
 def _as_2d(audio: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError
-from beatgan.evaluate import cheap_metrics, reference_features
+from beatgan.extras import missing
 from beatgan.gan import LoopBatches, WaveGAN
 from beatgan.losses import METRIC_NAMES
 
@@ -114,7 +114,7 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
 def train(data, run_dir, *, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
           backend: str | None = None, progress: bool = True, log_every: int = 100,
           tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1,
-          eval_every: int = 500) -> TrainResult:
+          eval_every: int = 500, time_limit: float | None = None) -> TrainResult:
     """Train WaveGAN with WGAN-GP in ``run_dir``, starting or resuming the run.
 
     Parameters
@@ -149,6 +149,11 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         Generator steps per call of Keras' train function (``compile(steps_per_execution=)``):
         on TensorFlow they run in one graph call, on JAX as back-to-back dispatches of
         the one compiled step; callbacks see one batch per call. Not saved with the run.
+    time_limit : float, optional
+        Seconds of wall time, counted from this call (data loading and compiling
+        included), after which training stops at the end of the current step,
+        checkpoints and exports as at the end; ``stopped_by`` is then ``"time_limit"``
+        and the same call resumes. None trains to ``train_config.steps``.
 
     Returns
     -------
@@ -166,6 +171,7 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     KeyboardInterrupt
         After a second Ctrl-C, once the checkpoint is written.
     """
+    deadline = None if time_limit is None else time.monotonic() + _check_time_limit(time_limit)
     active_backend = select_backend(backend)
     for name, value in (("log_every", log_every), ("steps_per_execution", steps_per_execution)):
         check_positive_int(name, value)
@@ -194,7 +200,13 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
                           tensorboard=tensorboard, steps_per_execution=steps_per_execution,
-                          eval_every=eval_every)
+                          eval_every=eval_every, deadline=deadline)
+
+
+def _check_time_limit(seconds) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        raise ConfigError(f"time_limit={seconds!r} must be a positive, finite number of seconds")
+    return float(seconds)
 
 
 def _next_boundary(step: int, intervals, total: int) -> int:
@@ -207,7 +219,8 @@ def _interactive() -> bool:
 
 
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
-           log_every: int, tensorboard: bool, steps_per_execution: int = 1, eval_every: int = 0) -> TrainResult:
+           log_every: int, tensorboard: bool, steps_per_execution: int = 1, eval_every: int = 0,
+           deadline: float | None = None) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     tc = train_config
     gan = WaveGAN(model_config, tc)
@@ -236,7 +249,7 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
     logger = MetricsLogger(run_dir / METRICS_FILE, every=log_every, total=tc.steps, writer=writer,
                            echo=progress, resume_step=start)
     latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
-    stop = StopRequest(echo=progress)
+    stop = StopRequest(echo=progress, deadline=deadline)
     callbacks = [
         StopOnRequest(stop),
         logger,
@@ -247,7 +260,12 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
     if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
         warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "
                       "for its NDB bins", stacklevel=3)
+    elif eval_every and missing("librosa"):
+        warnings.warn("cheap evaluation off: it needs librosa, which is not installed (pip install 'beatgan[eval]'); "
+                      "--eval-every 0 turns it off without this warning", stacklevel=3)
     elif eval_every:
+        from beatgan.evaluate import reference_features  # here: the evaluation needs librosa, training does not
+
         sample = np.random.default_rng(tc.seed).choice(len(audio), size=min(EVAL_REFERENCE, len(audio)), replace=False)
         reference = reference_features(np.asarray(audio[np.sort(sample)], dtype=np.float32),
                                        sample_rate=model_config.sample_rate, seed=tc.seed)
@@ -276,7 +294,10 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
         raise
     finally:
         writer.close()
-    if stop() and progress:
+    if stop() == "time_limit" and progress:
+        print(f"time limit reached at step {step}; checkpoint written, run the same command to train on",
+              flush=True)
+    elif stop() and progress:
         print(f"stopped by {stop()} at step {step}; checkpoint written, run the same command to resume",
               flush=True)
     return TrainResult(step=step, run_dir=run_dir, weights_dir=run_dir / WEIGHTS_DIR, metrics=logger.last,
@@ -536,16 +557,20 @@ class StopRequest:
     """While entered, SIGINT and SIGTERM ask training to stop after the current step.
 
     Calling the object returns the signal's name (``"SIGINT"``) once one arrived,
+    ``"time_limit"`` once ``deadline`` (a :func:`time.monotonic` time) has passed,
     else None. A second SIGINT raises KeyboardInterrupt at once. Handlers are
     installed only in the main thread (Python allows no other) and restored on exit.
     """
 
-    def __init__(self, *, echo: bool = True):
+    def __init__(self, *, echo: bool = True, deadline: float | None = None):
         self.reason: str | None = None
         self.echo = echo
+        self.deadline = deadline
         self._previous: dict = {}
 
     def __call__(self) -> str | None:
+        if self.reason is None and self.deadline is not None and time.monotonic() >= self.deadline:
+            self.reason = "time_limit"
         return self.reason
 
     def _handle(self, signum, frame):
@@ -760,6 +785,8 @@ class CheapEvaluation(keras.callbacks.Callback):
         step = generator_step(self.model)
         if step == 0 or step % self.every:
             return
+        from beatgan.evaluate import cheap_metrics  # here: the evaluation needs librosa, training does not
+
         audio = np.asarray(keras.ops.convert_to_numpy(self.model.generator(self.latents, training=False)),
                            dtype=np.float32)
         values = {f"eval/{k}": float(v) for k, v in

@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
-import soundfile
 
 from beatgan.errors import CorpusError
+from beatgan.extras import require
+
+librosa = require("librosa", "rendering the open corpus")
+soundfile = require("soundfile", "rendering the open corpus")
 
 _NAME = re.compile(r"^loop_(?P<index>\d+)_(?P<kit>[A-Za-z0-9-]+)_(?P<pattern>[A-Za-z0-9-]+)_"
                    r"(?P<bpm>\d+(?:\.\d+)?)bpm\.wav$")

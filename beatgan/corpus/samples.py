@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
-import soundfile
-import soxr
 
 from beatgan.corpus.structs import Layer
 from beatgan.errors import CorpusError
+from beatgan.extras import require
+
+soundfile = require("soundfile", "rendering the open corpus")
+soxr = require("soxr", "rendering the open corpus")
 
 #: Longest sample kept, in seconds; the rest of a tail is faded out.
 MAX_SECONDS = 4.0

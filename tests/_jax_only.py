@@ -1,0 +1,43 @@
+"""Run the command line, or a script, where TensorFlow, librosa, soundfile and matplotlib cannot be imported.
+
+A GPU user's environment often holds JAX alone (`pip install 'beatgan[jax]'`);
+the tests stand in for it by refusing those imports in a subprocess::
+
+    python tests/_jax_only.py train DATA --run-dir R --backend jax ...   # beatgan's command line
+    python tests/_jax_only.py scripts/device_train.py run ...            # a script, as `python SCRIPT`
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BLOCKED = ("tensorflow", "tensorboard", "librosa", "soundfile", "matplotlib")
+
+
+class RefuseImports:
+    """A meta-path finder that answers every import of a blocked package with ModuleNotFoundError."""
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {top!r} (refused by tests/_jax_only.py)", name=top)
+        return None
+
+
+def main(argv: list[str]) -> int:
+    sys.meta_path.insert(0, RefuseImports())
+    if argv and argv[0].endswith(".py"):
+        sys.argv = argv
+        try:
+            runpy.run_path(argv[0], run_name="__main__")
+        except SystemExit as done:
+            return int(done.code or 0)
+        return 0
+    from beatgan.cli import main as cli
+
+    return cli(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
