@@ -333,8 +333,10 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     from beatgan.backend import describe, load_keras, select_backend  # here: after the wheels are installed
 
     select_backend("jax")
-    load_keras()
-    print(describe(), flush=True)
+    keras = load_keras()
+    import beatgan
+
+    print(f"{describe()}; beatgan from {Path(beatgan.__file__).parent}, keras {keras.__version__}", flush=True)
     import numpy as np
 
     from beatgan.checkpoint import (  # here: Keras is imported after the backend is chosen
@@ -376,7 +378,7 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
         shutil.copyfile(metrics_path, export / METRICS_FILE)
     else:  # stopped before its first log line
         (export / METRICS_FILE).write_text("")
-    names = ["generator.npz", "critic.npz", METRICS_FILE, "config.json"]
+    names = ["config.json", METRICS_FILE, "generator.npz", "critic.npz"]  # the first batch makes a weights dir
     entries = shard_files([export / n for n in names], staging, shard_bytes=shard_bytes)
     metrics = [json.loads(line) for line in (export / METRICS_FILE).read_text().splitlines() if line.strip()]
     rates = [m["steps_per_sec"] for m in metrics if "steps_per_sec" in m]
@@ -420,8 +422,11 @@ def _find_manifest(folders: list[Path]) -> dict:
     return manifests[0]
 
 
-def unpack(folders: list[Path], out: Path) -> dict:
+def unpack(folders: list[Path], out: Path, *, without_critic: bool = False) -> dict:
     """Join and check the shards in ``folders`` against their manifest; write the weights directory ``out``.
+
+    ``without_critic`` leaves ``critic.npz`` out when its shards did not come back (the weights
+    then generate and evaluate, but cannot train on).
 
     Raises
     ------
@@ -433,12 +438,15 @@ def unpack(folders: list[Path], out: Path) -> dict:
     manifest = _find_manifest(folders)
     out.mkdir(parents=True, exist_ok=True)
     for entry in manifest["files"]:
+        if without_critic and entry["name"] == "critic.npz":
+            continue
         parts = []
         for shard in entry["shards"]:
             found = [f / shard["name"] for f in folders if (f / shard["name"]).is_file()]
             if not found:
+                hint = " or unpack --without-critic" if entry["name"] == "critic.npz" else ""
                 raise DeviceTrainError(f"shard {shard['name']} of {entry['name']} is missing from "
-                                       f"{', '.join(map(str, folders))} (batch {shard['batch']}: run `collect`)")
+                                       f"{', '.join(map(str, folders))} (batch {shard['batch']}: run `collect`{hint})")
             path = found[0]
             if path.stat().st_size != shard["size"] or sha256(path) != shard["sha256"]:
                 raise DeviceTrainError(f"shard {path} is damaged: {path.stat().st_size} bytes, sha256 "
@@ -504,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     u = verbs.add_parser("unpack", help="join and check the returned shards into a weights directory (here)")
     u.add_argument("folders", nargs="+", type=Path, help="the folders the calls' files came back to")
     u.add_argument("-o", "--output", required=True, type=Path, help="weights directory to write")
+    u.add_argument("--without-critic", action="store_true",
+                   help="leave critic.npz out when its batch did not come back")
     return parser
 
 
@@ -529,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch, batches = emit_batch(args.staging, args.out, args.batch)
                 print(f"wrote batch {batch} of {batches} to {args.out}")
         else:
-            manifest = unpack(args.folders, args.output)
+            manifest = unpack(args.folders, args.output, without_critic=args.without_critic)
             print(f"unpacked step {manifest['steps']} ({manifest['device']}, "
                   f"{manifest['steps_per_second']:.2f} steps/s) into {args.output}")
     except DeviceTrainError as error:
