@@ -151,7 +151,8 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         the one compiled step; callbacks see one batch per call. Not saved with the run.
     time_limit : float, optional
         Seconds of wall time, counted from this call (data loading and compiling
-        included), after which training stops at the end of the current step,
+        included), after which training stops at the end of the current step (a
+        call trains at least one step),
         checkpoints and exports as at the end; ``stopped_by`` is then ``"time_limit"``
         and the same call resumes. None trains to ``train_config.steps``.
 
@@ -557,8 +558,8 @@ class StopRequest:
     """While entered, SIGINT and SIGTERM ask training to stop after the current step.
 
     Calling the object returns the signal's name (``"SIGINT"``) once one arrived,
-    ``"time_limit"`` once ``deadline`` (a :func:`time.monotonic` time) has passed,
-    else None. A second SIGINT raises KeyboardInterrupt at once. Handlers are
+    ``"time_limit"`` once ``deadline`` (a :func:`time.monotonic` time) has passed
+    and at least one step has ended (:meth:`step_done`), else None. A second SIGINT raises KeyboardInterrupt at once. Handlers are
     installed only in the main thread (Python allows no other) and restored on exit.
     """
 
@@ -566,12 +567,17 @@ class StopRequest:
         self.reason: str | None = None
         self.echo = echo
         self.deadline = deadline
+        self._stepped = False
         self._previous: dict = {}
 
     def __call__(self) -> str | None:
-        if self.reason is None and self.deadline is not None and time.monotonic() >= self.deadline:
+        if self.reason is None and self._stepped and self.deadline is not None and time.monotonic() >= self.deadline:
             self.reason = "time_limit"
         return self.reason
+
+    def step_done(self) -> None:
+        """Say a training step ended: a time limit stops training only after one (the first compiles)."""
+        self._stepped = True
 
     def _handle(self, signum, frame):
         if self.reason is not None and signum == signal.SIGINT:
@@ -602,6 +608,7 @@ class StopOnRequest(keras.callbacks.Callback):
         self.request = request
 
     def on_train_batch_end(self, batch, logs=None):
+        getattr(self.request, "step_done", lambda: None)()
         if self.request():
             # self._model, not self.model: the property forces a JAX state sync on every step
             self._model.stop_training = True

@@ -70,9 +70,10 @@ MIB = 1 << 20
 RETURN_FILES, RETURN_FILE_BYTES, RETURN_BYTES = 8, 16 * MIB, 64 * MIB
 CARRY_BYTES = 64 * MIB  # the working tree and the carried paths together
 SHARD_BYTES = RETURN_FILE_BYTES - 64 * 1024  # a little under the limit
-# Keras' dependencies that the accelerator image does not hold (it has numpy, absl-py, rich, h5py, ml-dtypes,
-# packaging); their versions are this venv's, so the accelerator runs what was tested here
-KERAS_WHEELS = ("keras", "namex", "optree")
+# Keras and the dependencies that the accelerator image lacks (it has numpy, absl-py, rich, h5py, ml-dtypes,
+# packaging), with optree's own typing_extensions (>= 4.10) so an older one there cannot break it; their
+# versions are this venv's, so the accelerator runs what was tested here
+KERAS_WHEELS = ("keras", "namex", "optree", "typing_extensions")
 DEVICE_PYTHON = "3.12"  # the accelerator image's python3
 DEVICE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
                     "manylinux2014_x86_64", "manylinux1_x86_64")
@@ -328,7 +329,9 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
         if not (carry / name).is_file():
             raise DeviceTrainError(f"{carry / name} is missing: run `python scripts/device_train.py pack` here "
                                    f"and carry {carry}")
+    seconds = {}
     installed = install_wheels(carry / WHEELS_DIR, site)
+    seconds["install"] = time.monotonic() - began
     os.environ["KERAS_BACKEND"] = "jax"
     from beatgan.backend import describe, load_keras, select_backend  # here: after the wheels are installed
 
@@ -347,6 +350,7 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     from beatgan.data import augment, load_loops_file
     from beatgan.run import METRICS_FILE, train
 
+    seconds["import"] = time.monotonic() - began - seconds["install"]
     recipe = json.loads((carry / RECIPE_FILE).read_text())
     model_config = ModelConfig.from_dict(recipe["model"])
     train_config = TrainConfig.from_dict(recipe["train"])
@@ -357,6 +361,9 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     print(f"{len(audio)} examples ({recipe['augment']['copies']} noisy copies per loop) of "
           f"{audio.shape[1]} samples x {audio.shape[2]} channels", flush=True)
     device = _device_name()
+    seconds["data"] = time.monotonic() - began - seconds["install"] - seconds["import"]
+    print(f"set-up: wheels {seconds['install']:.1f} s, imports {seconds['import']:.1f} s, "
+          f"data {seconds['data']:.1f} s", flush=True)
     start_step = _newest_step(run_dir / CHECKPOINTS_DIR, list_checkpoints)
     left = minutes * 60 - margin - (time.monotonic() - began)
     if left <= 0:
@@ -366,7 +373,9 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     result = train(audio, run_dir, model_config=model_config, train_config=train_config, backend="jax",
                    progress=True, log_every=log_every, tensorboard=False, eval_every=0, time_limit=left)
     train_seconds = time.monotonic() - trained_at
+    seconds["train"] = train_seconds
     del audio
+    exported_at = time.monotonic()
 
     newest = list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1]
     shutil.rmtree(staging, ignore_errors=True)
@@ -388,17 +397,20 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
         "recipe": recipe, "steps": result.step, "start_step": start_step or 0,
         "steps_per_second": (result.step - (start_step or 0)) / train_seconds,
         "steps_per_second_training": rates[-1] if rates else None,
-        "train_seconds": round(train_seconds, 1), "total_seconds": None,
+        "train_seconds": round(train_seconds, 1), "total_seconds": None, "seconds": None,
         "stopped_by": result.stopped_by, "device": device, "backend": "jax",
         "python": platform.python_version(), "wheels": installed, "last_metrics": result.metrics,
     }
+    seconds["export"] = time.monotonic() - exported_at
+    manifest["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     manifest["total_seconds"] = round(time.monotonic() - began, 1)
     write_json(staging / MANIFEST, manifest)
     shutil.rmtree(export)
     batch, batches = emit_batch(staging, out, 1)
     print(f"trained steps {manifest['start_step']}..{result.step} in {train_seconds:.0f} s on {device} "
-          f"({manifest['steps_per_second']:.2f} steps/s with compiling); wrote batch {batch} of {batches} to {out}",
-          flush=True)
+          f"({manifest['steps_per_second']:.2f} steps/s with compiling); exported and sharded in "
+          f"{seconds['export']:.1f} s; {manifest['total_seconds']:.0f} s in all; wrote batch {batch} of {batches} "
+          f"to {out}", flush=True)
     if batches > 1:
         print(f"{batches - 1} more batch(es) wait in {staging}: run `python3 scripts/device_train.py collect "
               f"--out \"$OUT\"` on the same machine", flush=True)
@@ -468,7 +480,7 @@ def unpack(folders: list[Path], out: Path, *, without_critic: bool = False) -> d
         os.replace(temporary, out / entry["name"])
     training = {k: manifest[k] for k in ("recipe", "steps", "start_step", "steps_per_second",
                                          "steps_per_second_training", "train_seconds", "total_seconds",
-                                         "stopped_by", "device", "backend", "python", "wheels")}
+                                         "stopped_by", "device", "backend", "python", "wheels", "seconds")}
     write_json(out / "training.json", training)
     return manifest
 
@@ -488,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="change the full-size recipe, e.g. --set model.model_dim=4 --set train.batch_size=8")
     p.add_argument("--wheels", choices=("all", "package", "none"), default="all",
-                   help="all: this package and Keras (+ namex, optree) for the accelerator's Python; "
+                   help="all: this package and Keras (+ namex, optree, typing_extensions) for the accelerator's Python; "
                         "package: this package only (Keras already there); none (default: all)")
     p.add_argument("--python-version", default=DEVICE_PYTHON,
                    help=f"Python of the machine that runs `run`, for the binary wheels (default: {DEVICE_PYTHON})")

@@ -278,3 +278,43 @@ def test_generator_directory_without_config_or_weights_is_refused(exported, tmp_
     (directory / CONFIG_FILE).unlink()
     with pytest.raises(CheckpointError, match="needs the model config"):
         load_generator(directory)
+
+
+# --- exported critic weights --------------------------------------------------------------------
+
+from beatgan.checkpoint import CRITIC_FILE, export_critic, load_checkpoint_critic, load_critic  # noqa: E402
+from beatgan.model import build_discriminator  # noqa: E402
+
+
+def test_critic_export_round_trips_and_scores_the_same(tmp_path):
+    keras.utils.set_random_seed(2)
+    critic = build_discriminator(TINY_G)
+    export_critic(critic, TINY_G, tmp_path / "w", dtype="float32")
+    loaded, config = load_critic(tmp_path / "w")
+    assert config == TINY_G
+    audio = np.random.default_rng(3).uniform(-1, 1, (2, TINY_G.slice_len, TINY_G.channels)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(audio, training=False)),
+                                  keras.ops.convert_to_numpy(critic(audio, training=False)))
+    with np.load(tmp_path / "w" / CRITIC_FILE) as arrays:
+        assert sorted(arrays.files) == sorted(v.path for v in critic.weights)
+
+
+def test_weights_without_a_critic_say_so(exported):
+    _, directory = exported
+    with pytest.raises(CheckpointError, match=r"has no critic.npz \(it holds a generator only"):
+        load_critic(directory)
+
+
+def test_critic_of_another_config_is_refused(tmp_path):
+    export_critic(build_discriminator(ModelConfig(model_dim=4)), ModelConfig(model_dim=4), tmp_path / "w")
+    ModelConfig(model_dim=2).save(tmp_path / "w" / CONFIG_FILE)
+    with pytest.raises(CheckpointError, match=r"critic.npz: conv_0/kernel has shape \(25, 2, 4\), the config "
+                                              r"needs \(25, 2, 2\)"):
+        load_critic(tmp_path / "w")
+
+
+def test_checkpoint_critic_is_the_gans_discriminator(gan, tmp_path):
+    path = save_checkpoint(gan, tmp_path, step=1)
+    critic = load_checkpoint_critic(path, MODEL)
+    for live, loaded in zip(gan.discriminator.weights, critic.weights):
+        np.testing.assert_array_equal(loaded.numpy(), live.numpy())

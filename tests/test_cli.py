@@ -132,3 +132,32 @@ def test_commands_start_quietly_on_a_cpu(argv, tmp_path):
     assert not [line for line in output.splitlines() if any(s in line for s in START_UP_LINES)], output
     if argv[0] == "generate":
         assert re.search(r"^backend: tensorflow \S+ on (CPU|GPU)", done.stderr, re.M), done.stderr
+
+
+def test_prepare_from_a_loops_file_augments_what_a_folder_would(folder, tmp_path, capsys):
+    """A loops file (--copies 1 --amplitude 0) prepared again gives the dataset the folder gives, bit for bit."""
+    loops = tmp_path / "loops.npz"
+    assert main(["prepare", str(folder), "-o", str(loops), "--copies", "1", "--amplitude", "0", "--quiet"]) == 0
+    assert main(["prepare", str(folder), "-o", str(tmp_path / "direct.npz"), "--copies", "3", "--seed", "2",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["prepare", str(loops), "-o", str(tmp_path / "again.npz"), "--copies", "3", "--seed", "2",
+                 "--quiet"]) == 0
+    assert "loaded 3 loop(s) from" in capsys.readouterr().out
+    direct, again = load_dataset(tmp_path / "direct.npz"), load_dataset(tmp_path / "again.npz")
+    np.testing.assert_array_equal(again.audio, direct.audio)
+    assert again.names == direct.names and again.settings["copies"] == 3
+
+
+def test_prepare_refuses_an_augmented_file_or_other_settings(folder, tmp_path, capsys):
+    noisy, loops = tmp_path / "noisy.npz", tmp_path / "loops.npz"
+    assert main(["prepare", str(folder), "-o", str(noisy), "--copies", "2", "--quiet"]) == 0
+    assert main(["prepare", str(folder), "-o", str(loops), "--copies", "1", "--amplitude", "0", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["prepare", str(noisy), "-o", str(tmp_path / "x.npz"), "--quiet"]) == 2
+    assert "is already augmented (2 noisy copies per loop, amplitude 0.0011)" in capsys.readouterr().err
+    assert main(["prepare", str(loops), "-o", str(tmp_path / "x.npz"), "--channels", "1", "--quiet"]) == 2
+    assert "channels=1 was asked but loops file" in capsys.readouterr().err
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    assert main(["prepare", str(tmp_path / "junk.npz"), "-o", str(tmp_path / "x.npz"), "--quiet"]) == 2
+    assert "is not a valid BeatGAN dataset file" in capsys.readouterr().err

@@ -205,3 +205,22 @@ def test_export_names_the_kept_steps_for_a_missing_one(run_dir, tmp_path, capsys
     assert not (tmp_path / "w").exists()
     assert main(["export", "--run-dir", str(tmp_path / "nothing"), "-o", str(tmp_path / "w"), "--quiet"]) == 2
     assert "holds no run" in capsys.readouterr().err
+
+
+def test_export_writes_the_checkpoints_critic_unless_told_not_to(run_dir, tmp_path, capsys):
+    from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, load_critic, read_checkpoint
+    from beatgan.run import read_run_config
+
+    config = read_run_config(run_dir)["model"]
+    checkpoint = {checkpoint_step(p): p for p in list_checkpoints(run_dir / CHECKPOINTS_DIR)}[2]
+    assert main(["export", "--run-dir", str(run_dir), "--step", "2", "-o", str(tmp_path / "w"), "--dtype",
+                 "float32", "--quiet"]) == 0
+    assert "and its critic to" in capsys.readouterr().out
+    critic, critic_config = load_critic(tmp_path / "w")
+    assert critic_config == config
+    arrays, _ = read_checkpoint(checkpoint)
+    for layer in critic.layers:
+        for v in layer.weights:
+            np.testing.assert_array_equal(v.numpy(), arrays[f"discriminator/{layer.name}/{v.name}"])
+    assert main(["export", "--run-dir", str(run_dir), "-o", str(tmp_path / "g"), "--no-critic", "--quiet"]) == 0
+    assert not (tmp_path / "g" / "critic.npz").exists() and (tmp_path / "g" / "generator.npz").is_file()

@@ -16,8 +16,6 @@ import pytest
 
 import wavfile24
 from beatgan.data import load_dataset, save_dataset
-from beatgan.errors import MissingDependencyError
-from beatgan.extras import missing, require
 from conftest import synth_drums
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,27 +129,3 @@ def test_a_flac_file_without_soundfile_names_the_audio_extra(tmp_path):
     done = blocked("prepare", tmp_path / "pack", "-o", tmp_path / "d.npz", "--quiet")
     assert done.returncode == 2
     assert "'soundfile'" in done.stderr and "pip install 'beatgan[audio]'" in done.stderr
-
-
-# --- beatgan.extras in this process ---------------------------------------------------------------
-
-
-def test_require_returns_an_installed_module():
-    assert require("numpy", "anything") is np
-
-
-def test_require_names_the_package_and_its_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "librosa", None)  # as if not installed: import raises ImportError
-    with pytest.raises(MissingDependencyError, match=r"the evaluation needs the Python package 'librosa', which is "
-                                                     r"not installed: pip install 'beatgan\[eval\]'"):
-        require("librosa", "the evaluation")
-    assert missing("numpy", "librosa") == ["librosa"]
-
-
-def test_require_tells_a_broken_dependency_from_a_missing_package(monkeypatch, tmp_path):
-    (tmp_path / "half_installed").mkdir()
-    (tmp_path / "half_installed" / "__init__.py").write_text("import a_dependency_that_is_not_there\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(MissingDependencyError, match="needs 'half_installed', which is installed but does not "
-                                                     "import .*a_dependency_that_is_not_there"):
-        require("half_installed", "the evaluation")

@@ -327,3 +327,31 @@ def test_train_with_tensorboard_prints_no_tensorflow_log_lines(dataset, tmp_path
     noisy = [line for line in (done.stdout + done.stderr).splitlines()
              if any(s in line for s in ("I0000", "E0000", "W0000", "cuInit", "oneDNN"))]
     assert not noisy, noisy
+
+
+def test_a_time_limit_stops_after_a_step_with_a_checkpoint_and_the_same_call_trains_on(dataset, tmp_path):
+    run_dir = tmp_path / "timed"
+    first = train(dataset, run_dir, model_config=MODEL, train_config=TRAIN, progress=False, eval_every=0,
+                  tensorboard=False, time_limit=1e-3)  # passed before the first step ends
+    assert first.stopped_by == "time_limit" and 1 <= first.step < TRAIN.steps
+    assert checkpoint_step(list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1]) == first.step
+    assert (run_dir / "weights" / "generator.npz").is_file()
+    rest = train(dataset, run_dir, model_config=MODEL, train_config=TRAIN, progress=False, eval_every=0,
+                 tensorboard=False, time_limit=600)
+    assert rest.resumed_from == first.step and rest.step == TRAIN.steps and rest.stopped_by is None
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("inf"), float("nan"), "10", True])
+def test_a_bad_time_limit_is_named(dataset, tmp_path, limit):
+    with pytest.raises(ConfigError, match=r"time_limit=.* must be a positive, finite number of seconds"):
+        train(dataset, tmp_path / "run", model_config=MODEL, train_config=TRAIN, progress=False, time_limit=limit)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_minutes_option_stops_with_status_0_and_says_so(dataset, tmp_path, capsys):
+    status = main(["train", str(dataset), "--run-dir", str(tmp_path / "run"), *TINY, "--steps", "50",
+                   "--minutes", "0.00001", "--eval-every", "0", "--no-tensorboard"])
+    out = capsys.readouterr().out
+    assert status == 0 and "time limit reached at step 1" in out and "done: step 1" in out
+    assert main(["train", str(dataset), "--run-dir", str(tmp_path / "run2"), *TINY, "--minutes", "0"]) == 2
+    assert "--minutes 0.0 must be a positive number of minutes" in capsys.readouterr().err
