@@ -478,7 +478,7 @@ def unpack(folders: list[Path], out: Path, *, without_critic: bool = False) -> d
             raise DeviceTrainError(f"{entry['name']} joined from {len(parts)} shard(s) does not match its sha256 "
                                    "in the manifest")
         os.replace(temporary, out / entry["name"])
-    training = {k: manifest[k] for k in ("recipe", "steps", "start_step", "steps_per_second",
+    training = {k: manifest.get(k) for k in ("recipe", "steps", "start_step", "steps_per_second",
                                          "steps_per_second_training", "train_seconds", "total_seconds",
                                          "stopped_by", "device", "backend", "python", "wheels", "seconds")}
     write_json(out / "training.json", training)

@@ -188,3 +188,32 @@ def test_a_bad_recipe_field_is_named(override, message):
 def test_run_without_a_pack_says_what_to_do(tmp_path):
     done = script("run", "--carry", tmp_path / "nothing", "--out", tmp_path / "out", "--minutes", "1")
     assert done.returncode == 2 and "loops.npz is missing: run `python scripts/device_train.py pack`" in done.stderr
+
+
+def test_full_size_weights_come_back_in_two_calls_within_the_limits(tmp_path):
+    """The paper-size stereo generator (38 MB) and critic (35 MB) in float16: shards and batches as on the GPU."""
+    from beatgan.checkpoint import export_critic, export_generator
+    from beatgan.model import build_discriminator, build_generator
+
+    config = ModelConfig()  # model_dim 64, stereo, 16384
+    export = tmp_path / "export"
+    export_generator(build_generator(config), config, export)
+    export_critic(build_discriminator(config), config, export)
+    (export / "metrics.jsonl").write_text('{"step": 1}\n')
+    names = ["config.json", "metrics.jsonl", "generator.npz", "critic.npz"]
+    entries = device_train.shard_files([export / n for n in names], tmp_path / "staging")
+    assert 36 * device_train.MIB < entries[2]["size"] < 37 * device_train.MIB  # 19.1 M parameters x 2 bytes
+    manifest = {"files": entries, "batches": device_train._plan_batches(entries)}
+    assert manifest["batches"] == 2
+    (tmp_path / "staging" / "manifest.json").write_text(json.dumps(manifest))
+    outs = [tmp_path / "out1", tmp_path / "out2"]
+    for out in outs:
+        device_train.emit_batch(tmp_path / "staging", out)
+        sizes = [f.stat().st_size for f in out.iterdir()]
+        assert len(sizes) <= device_train.RETURN_FILES and max(sizes) <= device_train.RETURN_FILE_BYTES
+        assert sum(sizes) <= device_train.RETURN_BYTES
+    first = {f.name for f in outs[0].iterdir()}
+    assert {"config.json", "metrics.jsonl", "generator.npz.000", "generator.npz.002"} <= first  # a generator at once
+    device_train.unpack(outs, tmp_path / "weights")
+    for name in ("generator.npz", "critic.npz"):
+        assert device_train.sha256(tmp_path / "weights" / name) == device_train.sha256(export / name)
