@@ -161,6 +161,25 @@ def load_keras():
     return keras
 
 
+def host_array(value):
+    """A tensor or variable as a numpy array on this host, also when it spans several processes' devices.
+
+    A replicated JAX array of a run over several processes is not *fully addressable*:
+    each process holds only its own copies, so ``keras.ops.convert_to_numpy`` cannot
+    fetch it; its local copy is the whole value. Everything else goes through
+    ``convert_to_numpy``.
+    """
+    value = getattr(value, "value", value)  # a keras.Variable's backend array
+    if getattr(value, "is_fully_addressable", True) is False:
+        if not value.is_fully_replicated:
+            raise ConfigError(f"an array of shape {value.shape} is split over other processes' devices; "
+                              "only replicated values can be read on one process")
+        import numpy as np  # here: keeps this module light
+
+        return np.asarray(value.addressable_data(0))
+    return load_keras().ops.convert_to_numpy(value)
+
+
 def __getattr__(name: str):
     """``from beatgan.backend import keras, ops`` imports Keras through :func:`load_keras`."""
     if name == "keras":
@@ -380,7 +399,10 @@ def data_parallel(devices: int = 1, *, batch_size: int):
         from keras.src.distribution import distribution_lib  # here: JAX only; the active distribution
 
         previous = distribution_lib.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=names))
+        parallel = keras.distribution.DataParallel(devices=names)
+        # several processes: each feeds its own rows of the global batch (beatgan.distributed.local_rows)
+        parallel.auto_shard_dataset = False
+        keras.distribution.set_distribution(parallel)
         try:
             yield names
         finally:

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from beatgan.atomic import write_npz_atomic
-from beatgan.backend import keras  # imported quietly, after the backend is chosen
+from beatgan.backend import host_array, keras  # Keras imported quietly, after the backend is chosen
 from beatgan.config import CONFIG_FILE, ModelConfig
 from beatgan.errors import CheckpointError, ConfigError
 from beatgan.model import build_discriminator, build_generator
@@ -129,7 +129,7 @@ def named_variables(gan) -> dict[str, object]:
 
 
 def _to_numpy(variable) -> np.ndarray:
-    array = np.asarray(variable.numpy())
+    array = np.asarray(host_array(variable))
     if array.dtype.kind not in "biuf":
         array = array.astype(np.float32)  # e.g. bfloat16, which plain numpy cannot load
     return array
@@ -318,7 +318,7 @@ def restore_checkpoint(gan, path: str | os.PathLike) -> dict:
     return state
 
 
-def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
+def restore_latest(gan, directory: str | os.PathLike, *, clean: bool = True) -> dict | None:
     """Restore the newest usable checkpoint in ``directory``.
 
     A damaged checkpoint (truncated by a power loss, say) is skipped with a
@@ -330,6 +330,9 @@ def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
         The compiled model to fill.
     directory : path-like
         The checkpoints folder.
+    clean : bool, optional
+        Remove leftover temporary folders first; False for a process that only reads
+        (a run over several processes, whose writer is process 0).
 
     Returns
     -------
@@ -343,7 +346,7 @@ def restore_latest(gan, directory: str | os.PathLike) -> dict | None:
         When checkpoints exist but none can be restored; the message names each.
     """
     directory = Path(directory)
-    if directory.is_dir():
+    if clean and directory.is_dir():
         _remove_temporaries(directory)
     failures = []
     for path in reversed(list_checkpoints(directory)):
@@ -415,7 +418,7 @@ def _write_model(model, config: ModelConfig, directory, name: str, dtype: str) -
         raise ConfigError(f"dtype={dtype!r} must be one of {_DTYPES}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    arrays = {v.path: np.asarray(v.numpy(), dtype=dtype) for v in model.weights}
+    arrays = {v.path: np.asarray(host_array(v), dtype=dtype) for v in model.weights}
     path = directory / name
     write_npz_atomic(path, arrays)
     config.save(directory / CONFIG_FILE)

@@ -238,6 +238,18 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
                         help="generator steps per call of the compiled train function, fewer host round "
                              "trips; callbacks see one batch per call (default 1)")
+    several = parser.add_argument_group(
+        "several processes (JAX only; see README 'Several machines')",
+        "Each process of the run gets the same command with its own --process-id; process 0 serves the "
+        "coordinator and writes the run directory, which must be on a filesystem all of them share. The same "
+        "from BEATGAN_COORDINATOR, BEATGAN_NUM_PROCESSES and BEATGAN_PROCESS_ID, or nothing under SLURM or Open MPI.")
+    several.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                         help="address of process 0's coordination service, e.g. node001:1234")
+    several.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
+    several.add_argument("--process-id", type=int, default=None, metavar="I", help="this process, 0..N-1")
+    several.add_argument("--distributed-timeout", type=float, default=None, metavar="SECONDS",
+                         help="wait this long for every process at the start, and stop when a process is silent "
+                              "this long (default 120)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="stop after M minutes of wall time (loading and compiling included), at the end of "
                              "the current step, with a checkpoint and exported weights; the same command trains on")
@@ -248,7 +260,17 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     """Train or resume; 0, or 130 / 143 when SIGINT / SIGTERM stopped it (checkpoint written)."""
+    from beatgan import distributed  # here: fast --help
+    from beatgan.backend import select_backend  # here: fast --help (backend.py is light)
+
+    cluster = distributed.resolve(args.coordinator, args.num_processes, args.process_id)
+    timeout = distributed.DEFAULT_TIMEOUT if args.distributed_timeout is None else args.distributed_timeout
+    if cluster is not None:  # before Keras: JAX must know every process before it lists devices
+        select_backend(args.backend)
+        distributed.start(cluster, timeout=timeout)
     _start_backend(args, args.backend)
+    if cluster is not None and not args.quiet:
+        print(distributed.describe(timeout), flush=True)
     from beatgan.run import read_run_config, resolve_configs, train  # here: after the backend is chosen
 
     model_config, train_config = resolve_configs(

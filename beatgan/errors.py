@@ -34,3 +34,7 @@ class CorpusError(BeatGANError):
 
 class MissingDependencyError(BeatGANError, ImportError):
     """An optional library a feature needs is not installed; the message names the extra that installs it."""
+
+
+class DistributedError(BeatGANError):
+    """The processes of a run spread over several machines cannot start or go on together."""

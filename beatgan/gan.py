@@ -305,6 +305,9 @@ class LoopBatches(keras.utils.PyDataset):
         Generator steps of the whole run.
     start_step : int, optional
         First global step to serve, in [0, steps]; ``len(self) = steps - start_step``.
+    share : slice, optional
+        The rows of every batch this process serves (default all): in a run over several
+        processes each feeds its own contiguous share (:func:`beatgan.distributed.local_rows`).
     **kwargs
         Passed to :class:`keras.utils.PyDataset` (``workers``, ``max_queue_size``, ...).
 
@@ -317,7 +320,7 @@ class LoopBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, audio: np.ndarray, *, batch_size: int, d_steps: int, seed: int, steps: int,
-                 start_step: int = 0, **kwargs):
+                 start_step: int = 0, share: slice = slice(None), **kwargs):
         super().__init__(**kwargs)
         if getattr(audio, "ndim", None) != 3 or audio.shape[0] == 0:
             raise DatasetError(f"audio of shape {getattr(audio, 'shape', None)} must be (N > 0, slice_len, channels)")
@@ -329,6 +332,7 @@ class LoopBatches(keras.utils.PyDataset):
         self.audio = audio
         self.rows, self.d_steps = int(batch_size) * int(d_steps), int(d_steps)
         self.seed, self.steps, self.start_step = int(seed), int(steps), int(start_step)
+        self.share = share
 
     def __len__(self) -> int:
         return self.steps - self.start_step
@@ -349,4 +353,4 @@ class LoopBatches(keras.utils.PyDataset):
         """float32 (batch_size * d_steps, slice_len, channels) of batch ``index``, example-major."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} is outside [0, {len(self)})")
-        return np.asarray(self.audio[self.indices(self.start_step + index)], dtype=np.float32)
+        return np.asarray(self.audio[self.indices(self.start_step + index)[self.share]], dtype=np.float32)

@@ -50,13 +50,15 @@ import numpy as np
 
 import wavfile24
 from beatgan.atomic import atomic_write, write_json_atomic
+from beatgan import distributed
 from beatgan.backend import (  # Keras imported quietly
-    check_devices, data_parallel, keras, native_stderr_silenced, resolve_precision, select_backend,
+    available_devices, check_devices, data_parallel, host_array, keras, native_stderr_silenced, resolve_precision,
+    select_backend,
 )
 from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
-from beatgan.errors import CheckpointError, ConfigError, DatasetError
+from beatgan.errors import CheckpointError, ConfigError, DatasetError, DistributedError
 from beatgan.extras import missing
 from beatgan.gan import LoopBatches, WaveGAN
 from beatgan.losses import METRIC_NAMES
@@ -186,18 +188,33 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
     train_config = train_config.replace(precision=precision)  # the run's config.json records what was chosen
     if progress:
         print(precision_line, flush=True)
+    processes, writer = distributed.process_count(), distributed.is_writer()
     if stored:
         check_resume(run_dir, stored, model_config, train_config)
+        if stored["processes"] != processes:
+            raise ConfigError(f"run directory {run_dir} was started with {stored['processes']} process(es), this run "
+                              f"has {processes}: resume with --num-processes {stored['processes']} or choose a new "
+                              "--run-dir")
+    if processes > 1:  # the devices of every process; --devices may only say so
+        every = len(available_devices())
+        if devices not in (1, every):
+            raise ConfigError(f"devices={devices}: a run over {processes} processes uses all {every} global devices")
+        devices = every
     check_devices(devices, batch_size=train_config.batch_size)  # before loading any data
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir) if writer else contextlib.nullcontext():
         audio, data_path = _load_audio(data, model_config, train_config, progress)
+        distributed.check_same({**{f"model.{k}": v for k, v in model_config.to_dict().items()},
+                                **{f"train.{k}": v for k, v in train_config.to_dict().items()},
+                                "training data": audio, "devices": devices})
         if stored and stored["data"] and data_path and stored["data"] != data_path:
             warnings.warn(f"run {run_dir} was trained on {stored['data']}; continuing on {data_path}", stacklevel=2)
-        write_json_atomic(run_dir / CONFIG_FILE, {
-            "model": model_config.to_dict(), "train": train_config.to_dict(),
-            "data": data_path or (stored or {}).get("data"), "backend": active_backend,
-        })
+        if writer:
+            write_json_atomic(run_dir / CONFIG_FILE, {
+                "model": model_config.to_dict(), "train": train_config.to_dict(),
+                "data": data_path or (stored or {}).get("data"), "processes": processes, "backend": active_backend,
+            })
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
                           tensorboard=tensorboard, steps_per_execution=steps_per_execution,
@@ -224,9 +241,10 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
            deadline: float | None = None) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     tc = train_config
+    writer_process = distributed.is_writer()  # the one process that writes the run directory
     gan = WaveGAN(model_config, tc)
     gan.compile(steps_per_execution=steps_per_execution)
-    restored = restore_latest(gan, run_dir / CHECKPOINTS_DIR)
+    restored = restore_latest(gan, run_dir / CHECKPOINTS_DIR, clean=writer_process)
     start = restored["step"] if restored else 0
     if generator_step(gan) != start:
         raise CheckpointError(f"checkpoint {restored['path']} says step {start} but its generator "
@@ -242,20 +260,21 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
     state = {"model": model_config.to_dict(), "train": tc.to_dict()}
 
     def save(step: int) -> None:
-        save_checkpoint(gan, run_dir / CHECKPOINTS_DIR, step=step, state=state, keep=tc.keep_checkpoints)
-        export_generator(gan.generator, model_config, run_dir / WEIGHTS_DIR)
+        if writer_process:
+            save_checkpoint(gan, run_dir / CHECKPOINTS_DIR, step=step, state=state, keep=tc.keep_checkpoints)
+            export_generator(gan.generator, model_config, run_dir / WEIGHTS_DIR)
         saved["step"] = step
 
-    writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard)
-    logger = MetricsLogger(run_dir / METRICS_FILE, every=log_every, total=tc.steps, writer=writer,
-                           echo=progress, resume_step=start)
+    writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard and writer_process)
+    logger = MetricsLogger(run_dir / METRICS_FILE if writer_process else None, every=log_every, total=tc.steps,
+                           writer=writer, echo=progress, resume_step=start)
     latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
     stop = StopRequest(echo=progress, deadline=deadline)
     callbacks = [
         StopOnRequest(stop),
         logger,
-        AudioPreviews(run_dir / PREVIEWS_DIR, latents, sample_rate=model_config.sample_rate,
-                      every=tc.preview_every, writer=writer),
+        AudioPreviews(run_dir / PREVIEWS_DIR if writer_process else None, latents,
+                      sample_rate=model_config.sample_rate, every=tc.preview_every, writer=writer),
         PeriodicCheckpoint(save, every=tc.checkpoint_every),
     ]
     if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
@@ -271,20 +290,21 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
         reference = reference_features(np.asarray(audio[np.sort(sample)], dtype=np.float32),
                                        sample_rate=model_config.sample_rate, seed=tc.seed)
         callbacks.append(CheapEvaluation(
-            run_dir / METRICS_FILE, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
+            run_dir / METRICS_FILE if writer_process else None, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
             reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress))
     verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
     if verbose:  # the bar first, so it ends its line before the logger prints
         callbacks.insert(0, keras.callbacks.ProgbarLogger())
     intervals = (log_every, tc.checkpoint_every, tc.preview_every) + ((eval_every,) if eval_every else ())
     step = start
+    share = distributed.local_rows(tc.batch_size * tc.d_steps)  # this process's rows of every batch (all: one)
     try:
         with stop:
-            while step < tc.steps and not stop():
+            while step < tc.steps and not stop.agreed():
                 # one fit per chunk: Keras resets the loss means each epoch, and callbacks fire at its end
                 end = _next_boundary(step, intervals, tc.steps)
                 batches = LoopBatches(audio, batch_size=tc.batch_size, d_steps=tc.d_steps, seed=tc.seed,
-                                      steps=end, start_step=step)
+                                      steps=end, start_step=step, share=share)
                 # shuffle=False: fit would otherwise reorder the batches, and with them the data order
                 gan.fit(batches, epochs=1, shuffle=False, verbose=verbose, callbacks=callbacks)
                 step = generator_step(gan)
@@ -292,6 +312,12 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                 save(step)
     except KeyboardInterrupt:
         _save_at_exit(save, gan, saved, progress)
+        raise
+    except Exception as error:
+        if distributed.process_count() > 1 and type(error).__name__ in ("JaxRuntimeError", "XlaRuntimeError"):
+            raise DistributedError(f"process {distributed.process_index()} lost the run's other processes at step "
+                                   f"{step} ({str(error).splitlines()[0][:200]}); rerun every process with the "
+                                   f"same command to resume from step {saved['step']}") from None
         raise
     finally:
         writer.close()
@@ -324,7 +350,7 @@ def _save_at_exit(save, gan, saved: dict, progress: bool) -> None:
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict | None:
-    """Return a run's ``config.json`` as ``{"model": ModelConfig, "train": TrainConfig, "data", "backend"}``.
+    """Return a run's ``config.json`` as ``{"model": ModelConfig, "train": TrainConfig, "data", "processes", "backend"}``.
 
     None when the run directory has no ``config.json`` (a new run).
 
@@ -342,6 +368,7 @@ def read_run_config(run_dir: str | os.PathLike) -> dict | None:
             "model": ModelConfig.from_dict(stored["model"]),
             "train": TrainConfig.from_dict(stored["train"]),
             "data": stored.get("data"),
+            "processes": int(stored.get("processes", 1)),
             "backend": stored.get("backend"),
         }
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -465,7 +492,7 @@ def run_lock(run_dir: Path):
 
 def generator_step(gan) -> int:
     """Return the generator updates done so far: ``int(gan.g_optimizer.iterations)``."""
-    return int(keras.ops.convert_to_numpy(gan.g_optimizer.iterations))
+    return int(host_array(gan.g_optimizer.iterations))
 
 
 def preview_latents(latent_dim: int, *, count: int, seed: int) -> np.ndarray:
@@ -554,6 +581,9 @@ class SummaryWriter:
             self._writer = None
 
 
+_STOP_REASONS = (None, "time_limit", "SIGTERM", "SIGINT")  # a stronger reason wins when processes agree
+
+
 class StopRequest:
     """While entered, SIGINT and SIGTERM ask training to stop after the current step.
 
@@ -574,6 +604,17 @@ class StopRequest:
         if self.reason is None and self._stepped and self.deadline is not None and time.monotonic() >= self.deadline:
             self.reason = "time_limit"
         return self.reason
+
+    def agreed(self) -> str | None:
+        """As calling the object, agreed by every process of the run (a collective there: all must call it).
+
+        The process that saw nothing takes the reason another saw, so all stop after the same step.
+        """
+        reason = self()
+        if distributed.process_count() > 1:
+            reason = _STOP_REASONS[distributed.agree(_STOP_REASONS.index(reason))]
+            self.reason = self.reason or reason
+        return reason
 
     def step_done(self) -> None:
         """Say a training step ended: a time limit stops training only after one (the first compiles)."""
@@ -609,7 +650,7 @@ class StopOnRequest(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         getattr(self.request, "step_done", lambda: None)()
-        if self.request():
+        if getattr(self.request, "agreed", self.request)():
             # self._model, not self.model: the property forces a JAX state sync on every step
             self._model.stop_training = True
 
@@ -625,8 +666,9 @@ class MetricsLogger(keras.callbacks.Callback):
 
     Parameters
     ----------
-    path : path-like
-        The ``metrics.jsonl`` file, appended to.
+    path : path-like or None
+        The ``metrics.jsonl`` file, appended to; None writes no file (a process other than
+        the writer of a run over several processes).
     every : int
         Generator steps between lines.
     total : int
@@ -643,14 +685,14 @@ class MetricsLogger(keras.callbacks.Callback):
     def __init__(self, path, *, every: int, total: int, writer: SummaryWriter | None = None, echo: bool = True,
                  resume_step: int = 0):
         super().__init__()
-        self.path = Path(path)
+        self.path = None if path is None else Path(path)
         self.every, self.total, self.writer, self.echo = every, total, writer, echo
         self.last = self._truncate(resume_step)
         self._reset()
 
     def _truncate(self, step: int) -> dict:
         """Keep the lines up to ``step`` (and drop a line cut short); return the last one kept."""
-        if not self.path.is_file():
+        if self.path is None or not self.path.is_file():
             return {}
         kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
         text = "".join(json.dumps(r) + "\n" for r in kept)
@@ -687,8 +729,9 @@ class MetricsLogger(keras.callbacks.Callback):
         record = {"step": step, **{n: self._sums[n] / self._steps for n in METRIC_NAMES}}
         record["steps_per_sec"] = self._steps / max(self._seconds, 1e-9)
         record["time"] = time.time()
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
         if self.writer is not None:
             self.writer.scalars(step, {n: record[n] for n in (*METRIC_NAMES, "steps_per_sec")})
         if self.echo:
@@ -706,8 +749,9 @@ class AudioPreviews(keras.callbacks.Callback):
 
     Parameters
     ----------
-    directory : path-like
-        The run's ``previews`` folder.
+    directory : path-like or None
+        The run's ``previews`` folder; None renders but writes nothing (a process other
+        than the writer of a run over several processes).
     latents : numpy.ndarray
         float32 (k, latent_dim), see :func:`preview_latents`.
     sample_rate : int
@@ -721,7 +765,7 @@ class AudioPreviews(keras.callbacks.Callback):
     def __init__(self, directory, latents: np.ndarray, *, sample_rate: int, every: int,
                  writer: SummaryWriter | None = None):
         super().__init__()
-        self.directory = Path(directory)
+        self.directory = None if directory is None else Path(directory)
         self.latents, self.sample_rate, self.every, self.writer = latents, sample_rate, every, writer
 
     def on_epoch_end(self, epoch, logs=None):
@@ -729,10 +773,13 @@ class AudioPreviews(keras.callbacks.Callback):
         if step > 0 and step % self.every == 0:
             self.render(step)
 
-    def render(self, step: int) -> Path:
-        """Write the previews of generator step ``step``; return their folder."""
-        clips = keras.ops.convert_to_numpy(self.model.generator(self.latents, training=False))  # (k, T, C)
+    def render(self, step: int) -> Path | None:
+        """Write the previews of generator step ``step``; return their folder (None when not writing)."""
+        # every process runs the generator (its weights span all of them); only the writer writes
+        clips = host_array(self.model.generator(self.latents, training=False))  # (k, T, C)
         clips = np.asarray(clips, dtype=np.float32)
+        if self.directory is None:
+            return None
         folder = self.directory / f"step_{step:06d}"
         folder.mkdir(parents=True, exist_ok=True)
         for i, clip in enumerate(clips):
@@ -766,8 +813,8 @@ class CheapEvaluation(keras.callbacks.Callback):
 
     Parameters
     ----------
-    path : path-like
-        The run's ``metrics.jsonl``.
+    path : path-like or None
+        The run's ``metrics.jsonl``; None writes nothing (see :class:`MetricsLogger`).
     latents : numpy.ndarray
         float32 (N, latent_dim), N >= 2: the fixed batch.
     reference : beatgan.evaluate.ReferenceFeatures
@@ -794,12 +841,13 @@ class CheapEvaluation(keras.callbacks.Callback):
             return
         from beatgan.evaluate import cheap_metrics  # here: the evaluation needs librosa, training does not
 
-        audio = np.asarray(keras.ops.convert_to_numpy(self.model.generator(self.latents, training=False)),
+        audio = np.asarray(host_array(self.model.generator(self.latents, training=False)),
                            dtype=np.float32)
         values = {f"eval/{k}": float(v) for k, v in
                   cheap_metrics(audio, self.reference, sample_rate=self.sample_rate).items()}
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.path is not None:  # every process scores (the generator spans them all); the writer writes
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"step": step, **values}) + "\n")
         if self.writer is not None:
             self.writer.scalars(step, values)
         if self.echo:
