@@ -45,6 +45,7 @@ import hashlib
 import os
 import re
 import socket
+import sys
 import time
 from typing import Mapping
 
@@ -176,12 +177,15 @@ def start(cluster: Cluster, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     if cluster.source in ("options", "environment"):
         options.update(coordinator_address=cluster.coordinator, num_processes=cluster.num_processes,
                        process_id=cluster.process_id)
+    where = cluster.coordinator or f"the {cluster.source} job's coordinator"
+    print(f"process {'?' if cluster.process_id is None else cluster.process_id} of "
+          f"{cluster.num_processes or '?'}: joining the run at {where}, waiting up to {timeout:g} s for every "
+          "process (JAX stops this one if they do not all come)", file=sys.stderr, flush=True)
     if cluster.source in ("options", "environment") and cluster.process_id != 0:
         _wait_for(cluster.coordinator, timeout, cluster.process_id)  # JAX would abort the process, not raise
     try:
         jax.distributed.initialize(**options)
     except Exception as error:  # XlaRuntimeError, RuntimeError, ValueError: all mean the same here
-        where = cluster.coordinator or f"the {cluster.source} job's coordinator"
         first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         raise DistributedError(f"process {cluster.process_id} could not join the run at {where} within {timeout:g} s "
                                f"(is process 0 running, and every process started?): {first}") from None

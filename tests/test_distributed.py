@@ -181,6 +181,18 @@ def test_a_killed_process_stops_the_other_within_the_timeout_and_both_resume(dat
         assert f"from step {last}" in out and f"done: step {last + 2}" in out
 
 
+def test_process_zero_alone_stops_within_the_timeout(dataset, tmp_path):
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "beatgan", "train", str(dataset), "--run-dir", str(tmp_path / "r"),
+                           *TINY, "--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2",
+                           "--process-id", "0", "--distributed-timeout", "3"], cwd=REPO, env=environment(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and time.monotonic() - began < 60
+    assert "process 0 of 2: joining the run at 127.0.0.1:" in done.stderr and "waiting up to 3 s" in done.stderr
+    assert "Deadline Exceeded" in done.stderr or "could not join" in done.stderr
+    assert not (tmp_path / "r").exists()
+
+
 # --- one clear line for each bad start ------------------------------------------------------------
 
 
@@ -188,7 +200,8 @@ def one_line(*argv, env=None) -> str:
     done = subprocess.run([sys.executable, "-m", "beatgan", "train", *map(str, argv)], cwd=REPO,
                           env=env or environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    lines = [l for l in done.stderr.splitlines() if l.strip() and not l.startswith(("WARNING", "E0000", "I0000"))]
+    lines = [l for l in done.stderr.splitlines() if l.strip() and not l.startswith(("WARNING", "E0000", "I0000"))
+             and ": joining the run at " not in l]
     assert len(lines) == 1, done.stderr
     return lines[0]
 
