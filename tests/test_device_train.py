@@ -58,11 +58,9 @@ def device_run(tmp_path_factory):
                  root / "run", "--staging", root / "staging", "--site", root / "site", "--shard-mib", "0.03",
                  "--log-every", "1", blocked=True)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    collected = script("collect", "--out", out2, "--staging", root / "staging", blocked=True)
-    assert collected.returncode == 0, collected.stderr
-    unpacked = script("unpack", out1, out2, "-o", root / "weights")
-    assert unpacked.returncode == 0, unpacked.stderr
-    return {"root": root, "carry": carry, "out": [out1, out2], "ran": ran, "unpacked": unpacked,
+    assert device_train.main(["collect", "--out", str(out2), "--staging", str(root / "staging")]) == 0
+    assert device_train.main(["unpack", str(out1), str(out2), "-o", str(root / "weights")]) == 0
+    return {"root": root, "carry": carry, "out": [out1, out2], "ran": ran,
             "manifest": json.loads((out1 / "manifest.json").read_text())}
 
 

@@ -6,6 +6,7 @@ ImportError (tests/_jax_only.py), as on a GPU box that holds JAX alone.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,18 +45,22 @@ def loops_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(loops_file, tmp_path_factory):
-    """prepare, train 2 steps, resume to 4, export, generate: all in the blocked environment."""
+    """prepare, train 2 steps, resume to 4, export, generate: in one blocked process, one command after another."""
     folder = tmp_path_factory.mktemp("jax_only")
-    steps = {
-        "prepare": blocked("prepare", loops_file, "-o", folder / "dataset.npz", "--copies", "2", "--quiet"),
-        "train": blocked("train", folder / "dataset.npz", "--run-dir", folder / "run", "--backend", "jax",
-                         "--steps", "2", *TINY),
-        "resume": blocked("train", folder / "dataset.npz", "--run-dir", folder / "run", "--backend", "jax",
-                          "--steps", "4", *TINY),
-        "export": blocked("export", "--run-dir", folder / "run", "-o", folder / "weights", "--quiet"),
-        "generate": blocked("generate", "--weights", folder / "weights", "-n", "2", "-o", folder / "loops",
-                            "--quiet"),
+    commands = {
+        "prepare": ["prepare", loops_file, "-o", folder / "dataset.npz", "--copies", "2", "--quiet"],
+        "train": ["train", folder / "dataset.npz", "--run-dir", folder / "run", "--backend", "jax", "--steps", "2",
+                  *TINY],
+        "resume": ["train", folder / "dataset.npz", "--run-dir", folder / "run", "--backend", "jax", "--steps", "4",
+                   *TINY],
+        "export": ["export", "--run-dir", folder / "run", "-o", folder / "weights", "--quiet"],
+        "generate": ["generate", "--weights", folder / "weights", "-n", "2", "-o", folder / "loops", "--quiet"],
     }
+    done = blocked("--sequence", json.dumps([[str(a) for a in argv] for argv in commands.values()]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    steps = {name: subprocess.CompletedProcess(result["argv"], result["status"], result["stdout"], result["stderr"])
+             for name, result in zip(commands, results)}
     return folder, steps
 
 
