@@ -36,7 +36,8 @@ TINY = ["--set", "model.model_dim=2", "--set", "train.batch_size=2", "--set", "t
 
 def script(*argv, blocked: bool = False, cwd=REPO) -> subprocess.CompletedProcess:
     prefix = [str(REPO / "tests" / "_jax_only.py")] if blocked else []
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1",
+           "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # a tiny model: compile fast
     env.pop("KERAS_BACKEND", None)
     return subprocess.run([sys.executable, *prefix, str(SCRIPT), *map(str, argv)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)

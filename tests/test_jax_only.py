@@ -28,7 +28,8 @@ def blocked(*argv, backend: str | None = "jax", cwd=REPO) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     if backend:
         env["KERAS_BACKEND"] = backend
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1",
+               XLA_FLAGS="--xla_backend_optimization_level=0")  # tiny models: compile fast
     return subprocess.run([sys.executable, str(WORKER), *map(str, argv)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
