@@ -51,7 +51,7 @@ from beatgan.novelty import logmel_features, similarity_score
 librosa = require("librosa", "exploring the latent space")
 
 __all__ = [
-    "MODES", "Variations", "Recovery", "RecoveryReport", "load_latent", "check_latent", "reflect",
+    "MODES", "Variations", "Recovery", "load_latent", "check_latent", "reflect",
     "render", "variations", "interpolation_latents", "interpolate", "morph_loop", "load_loop", "recover",
     "recover_many",
 ]

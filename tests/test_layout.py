@@ -127,3 +127,15 @@ def test_model_and_training_are_found_by_module_name():
             continue
         loaded = importlib.import_module(module)
         assert all(hasattr(loaded, n) for n in names), module
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.endswith("__main__")))
+def test_import_star_works_and_all_names_only_what_the_module_defines(name):
+    """``from beatgan.<module> import *`` works, and every name in ``__all__`` is the module's."""
+    import importlib
+
+    module = importlib.import_module(name)
+    namespace: dict = {}
+    exec(f"from {name} import *", namespace)  # raises AttributeError on a name __all__ lists but the module lacks
+    for exported in getattr(module, "__all__", ()):
+        assert exported in namespace, f"{name}.__all__ names {exported!r}"
