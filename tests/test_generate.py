@@ -274,3 +274,18 @@ def test_cli_errors_exit_2(tmp_path, tiny, capsys, argv, message):
     argv = [a.format(**paths) for a in argv]
     assert main(["generate", *argv, "-o", str(tmp_path / "out"), "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_loop_at_another_rate_without_soxr_names_it(monkeypatch):
+    """soxr is imported only to resample; without it the loop says what to install, and the same rate needs none."""
+    import sys
+
+    from beatgan.errors import MissingDependencyError
+    from beatgan.generate import make_loop
+
+    clip = np.zeros((16384, 2), dtype=np.float32)
+    monkeypatch.setitem(sys.modules, "soxr", None)
+    with pytest.raises(MissingDependencyError, match=r"^resampling loops to 44100 Hz needs the Python package "
+                                                     r"'soxr', which is not installed: pip install soxr$"):
+        make_loop(clip, sample_rate=14700, bpm=124, bars=1)
+    assert make_loop(clip, sample_rate=44100, bpm=124, bars=1).shape == (loop_frames(124, 1), 2)
