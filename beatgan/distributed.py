@@ -171,8 +171,12 @@ def start(cluster: Cluster, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         return
     import jax  # here: only the JAX backend needs it
 
-    # CPU devices of different processes talk through gloo (no effect on GPUs, which use NCCL)
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # CPU devices of different processes talk through gloo (no effect on GPUs, which use NCCL); a JAX that no
+    # longer has the option chooses its CPU collectives itself
+    try:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except (AttributeError, KeyError, ValueError):
+        pass
     options = {"initialization_timeout": max(1, int(timeout)), "heartbeat_timeout_seconds": max(1, int(timeout))}
     if cluster.source in ("options", "environment"):
         options.update(coordinator_address=cluster.coordinator, num_processes=cluster.num_processes,
