@@ -536,7 +536,7 @@ def load_checkpoint_generator(path: str | os.PathLike, config: ModelConfig):
     CheckpointError
         The checkpoint is unreadable or its generator does not match ``config``.
     """
-    return _checkpoint_part(path, config, "generator", build_generator)
+    return _checkpoint_part(read_checkpoint(path)[0], path, config, "generator", build_generator)
 
 
 def load_checkpoint_critic(path: str | os.PathLike, config: ModelConfig):
@@ -548,11 +548,41 @@ def load_checkpoint_critic(path: str | os.PathLike, config: ModelConfig):
         float32 (B, slice_len, channels) -> (B, 1), the checkpoint's critic weights
         (its phase-shuffle streams as saved).
     """
-    return _checkpoint_part(path, config, "discriminator", build_discriminator)
+    return _checkpoint_part(read_checkpoint(path)[0], path, config, "discriminator", build_discriminator)
 
 
-def _checkpoint_part(path, config: ModelConfig, part: str, build):
+def export_checkpoint(path: str | os.PathLike, config: ModelConfig, directory: str | os.PathLike, *,
+                      dtype: str = "float16", critic: bool = True) -> list[Path]:
+    """Write a training checkpoint's generator (and critic) as a weights directory, reading the checkpoint once.
+
+    Parameters
+    ----------
+    path : path-like
+        A checkpoint folder written by :func:`save_checkpoint`.
+    config : ModelConfig
+        The run's model config.
+    directory : path-like
+        The weights directory, as :func:`export_generator` writes it.
+    dtype : {"float16", "float32"}, optional
+        Storage precision.
+    critic : bool, optional
+        Also write ``critic.npz`` (:func:`export_critic`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``generator.npz``, then ``critic.npz`` when written.
+    """
     arrays, _ = read_checkpoint(path)
+    written = [export_generator(_checkpoint_part(arrays, path, config, "generator", build_generator), config,
+                                directory, dtype=dtype)]
+    if critic:
+        written.append(export_critic(_checkpoint_part(arrays, path, config, "discriminator", build_discriminator),
+                                     config, directory, dtype=dtype))
+    return written
+
+
+def _checkpoint_part(arrays: dict, path, config: ModelConfig, part: str, build):
     model = build(config)
     keys = {f"{part}/{layer.name}/{v.name}": v for layer in model.layers for v in layer.variables}
     stored = {key: arrays[key] for key in arrays if key.startswith(f"{part}/")}

@@ -331,9 +331,7 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
     _start_backend(args)
-    from beatgan.checkpoint import (  # here: after the backend
-        checkpoint_step, export_critic, export_generator, load_checkpoint_critic, load_checkpoint_generator,
-    )
+    from beatgan.checkpoint import checkpoint_step, export_checkpoint  # here: after the backend
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to export")
     by_step = {checkpoint_step(path): path for path in checkpoints}
@@ -341,12 +339,10 @@ def _export(args: argparse.Namespace) -> int:
     if step not in by_step:
         raise ConfigError(f"--step {step}: run directory {args.run_dir} keeps no checkpoint of that step; "
                           f"kept steps: {', '.join(map(str, sorted(by_step)))}")
-    generator = load_checkpoint_generator(by_step[step], config)
-    path = export_generator(generator, config, args.output, dtype=args.dtype)
+    path, *critic = export_checkpoint(by_step[step], config, args.output, dtype=args.dtype, critic=args.critic)
     print(f"exported step {step} of {args.run_dir} to {path} ({args.dtype}, {path.stat().st_size:,} bytes)")
-    if args.critic:
-        critic = export_critic(load_checkpoint_critic(by_step[step], config), config, args.output, dtype=args.dtype)
-        print(f"and its critic to {critic} ({critic.stat().st_size:,} bytes)")
+    if critic:
+        print(f"and its critic to {critic[0]} ({critic[0].stat().st_size:,} bytes)")
     return 0
 
 

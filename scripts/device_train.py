@@ -343,8 +343,7 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     import numpy as np
 
     from beatgan.checkpoint import (  # here: Keras is imported after the backend is chosen
-        CHECKPOINTS_DIR, export_critic, export_generator, list_checkpoints, load_checkpoint_critic,
-        load_checkpoint_generator,
+        CHECKPOINTS_DIR, checkpoint_step, export_checkpoint, list_checkpoints,
     )
     from beatgan.config import ModelConfig, TrainConfig
     from beatgan.data import augment, load_loops_file
@@ -364,7 +363,8 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     seconds["data"] = time.monotonic() - began - seconds["install"] - seconds["import"]
     print(f"set-up: wheels {seconds['install']:.1f} s, imports {seconds['import']:.1f} s, "
           f"data {seconds['data']:.1f} s", flush=True)
-    start_step = _newest_step(run_dir / CHECKPOINTS_DIR, list_checkpoints)
+    kept = list_checkpoints(run_dir / CHECKPOINTS_DIR)
+    start_step = checkpoint_step(kept[-1]) if kept else None
     left = minutes * 60 - margin - (time.monotonic() - began)
     if left <= 0:
         raise DeviceTrainError(f"--minutes {minutes} leaves no time to train after the {margin:.0f} s margin "
@@ -380,8 +380,7 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
     newest = list_checkpoints(run_dir / CHECKPOINTS_DIR)[-1]
     shutil.rmtree(staging, ignore_errors=True)
     export = staging / "export"
-    export_generator(load_checkpoint_generator(newest, model_config), model_config, export, dtype="float16")
-    export_critic(load_checkpoint_critic(newest, model_config), model_config, export, dtype="float16")
+    export_checkpoint(newest, model_config, export, dtype="float16")
     metrics_path = run_dir / METRICS_FILE
     if metrics_path.is_file():
         shutil.copyfile(metrics_path, export / METRICS_FILE)
@@ -415,11 +414,6 @@ def run(carry: Path, out: Path, *, minutes: float, margin: float = 60.0, run_dir
         print(f"{batches - 1} more batch(es) wait in {staging}: run `python3 scripts/device_train.py collect "
               f"--out \"$OUT\"` on the same machine", flush=True)
     return manifest
-
-
-def _newest_step(directory: Path, list_checkpoints) -> int | None:
-    kept = list_checkpoints(directory) if directory.is_dir() else []
-    return int(json.loads((kept[-1] / "state.json").read_text())["step"]) if kept else None
 
 
 # ------------------------------------------------------------------------------------------------ unpack
