@@ -64,6 +64,7 @@ FORMAT_VERSION = 1  # bump when the layout of a checkpoint changes
 _NAME = re.compile(r"^step_(\d{6,})$")
 _TEMP_PREFIX = ".tmp-"
 WEIGHTS_FILE = "generator.npz"  # in a weights directory, beside config.json
+RAW_WEIGHTS_FILE = "generator_raw.npz"  # with EMA on: the trained weights; generator.npz holds their average
 CRITIC_FILE = "critic.npz"  # in a weights directory, optional: the discriminator, for training on
 _DTYPES = ("float16", "float32")  # storage precisions of exported weights
 
@@ -85,6 +86,7 @@ def named_variables(gan) -> dict[str, object]:
     -------
     dict of str to keras.Variable
         Keys ``generator/<layer>/<variable>``, ``discriminator/<layer>/<variable>``,
+        ``ema_generator/<layer>/<variable>`` (the generator's average, with EMA on),
         ``gan/<attribute>/<variable>`` for the GAN's own random streams and
         ``d_optimizer/<variable>``, ``g_optimizer/<variable>`` and ``optimizer/<variable>``
         for a wrapper optimizer's own counter.
@@ -101,7 +103,9 @@ def named_variables(gan) -> dict[str, object]:
             raise CheckpointError(f"two variables of the GAN would both be saved as {key!r}")
         named[key] = variable
 
-    for part in ("generator", "discriminator"):
+    for part in ("generator", "discriminator", "ema_generator"):
+        if getattr(gan, part, None) is None:  # ema_generator: only with ema_decay > 0
+            continue
         for layer in getattr(gan, part).layers:
             for variable in layer.variables:
                 add(f"{part}/{layer.name}/{variable.name}", variable)
@@ -413,6 +417,39 @@ def export_generator(generator, config: ModelConfig, directory: str | os.PathLik
     return _write_model(generator, config, directory, WEIGHTS_FILE, dtype)
 
 
+def export_networks(gan, config: ModelConfig, directory: str | os.PathLike, *, dtype: str = "float16",
+                    critic: bool = False) -> list[Path]:
+    """Write a training GAN's generator (its average when EMA is on) and optionally its critic.
+
+    Parameters
+    ----------
+    gan : beatgan.gan.WaveGAN
+        The model being trained.
+    config : ModelConfig
+        Its model config.
+    directory : path-like
+        The weights directory.
+    dtype : {"float16", "float32"}, optional
+        Storage precision.
+    critic : bool, optional
+        Also write ``critic.npz``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``generator.npz`` (the average of the generator's weights when ``ema_decay`` > 0, what
+        ``generate`` and ``evaluate`` use), then ``generator_raw.npz`` (the trained weights, with
+        EMA on) and ``critic.npz`` when written.
+    """
+    average = getattr(gan, "ema_generator", None)
+    written = [export_generator(average if average is not None else gan.generator, config, directory, dtype=dtype)]
+    if average is not None:
+        written.append(_write_model(gan.generator, config, directory, RAW_WEIGHTS_FILE, dtype))
+    if critic:
+        written.append(export_critic(gan.discriminator, config, directory, dtype=dtype))
+    return written
+
+
 def _write_model(model, config: ModelConfig, directory, name: str, dtype: str) -> Path:
     if dtype not in _DTYPES:
         raise ConfigError(f"dtype={dtype!r} must be one of {_DTYPES}")
@@ -529,14 +566,25 @@ def load_checkpoint_generator(path: str | os.PathLike, config: ModelConfig):
     Returns
     -------
     keras.Model
-        float32 (B, latent_dim) -> (B, slice_len, channels), the checkpoint's generator weights.
+        float32 (B, latent_dim) -> (B, slice_len, channels), the checkpoint's generator weights:
+        their moving average when the run keeps one (:func:`has_average`).
 
     Raises
     ------
     CheckpointError
         The checkpoint is unreadable or its generator does not match ``config``.
     """
-    return _checkpoint_part(read_checkpoint(path)[0], path, config, "generator", build_generator)
+    arrays = read_checkpoint(path)[0]
+    return _checkpoint_part(arrays, path, config, _generator_part(arrays), build_generator)
+
+
+def has_average(path: str | os.PathLike) -> bool:
+    """Whether a training checkpoint holds the generator's moving average (a run with ``ema_decay`` > 0)."""
+    return _generator_part(read_checkpoint(path)[0]) == "ema_generator"
+
+
+def _generator_part(arrays: dict) -> str:
+    return "ema_generator" if any(key.startswith("ema_generator/") for key in arrays) else "generator"
 
 
 def load_checkpoint_critic(path: str | os.PathLike, config: ModelConfig):
@@ -571,11 +619,16 @@ def export_checkpoint(path: str | os.PathLike, config: ModelConfig, directory: s
     Returns
     -------
     list of pathlib.Path
-        ``generator.npz``, then ``critic.npz`` when written.
+        ``generator.npz`` (the average of the weights when the run keeps one), then
+        ``generator_raw.npz`` (the trained weights, with EMA on) and ``critic.npz`` when written.
     """
     arrays, _ = read_checkpoint(path)
-    written = [export_generator(_checkpoint_part(arrays, path, config, "generator", build_generator), config,
+    part = _generator_part(arrays)
+    written = [export_generator(_checkpoint_part(arrays, path, config, part, build_generator), config,
                                 directory, dtype=dtype)]
+    if part == "ema_generator":  # the trained weights beside their average, to train on from
+        raw = _checkpoint_part(arrays, path, config, "generator", build_generator)
+        written.append(_write_model(raw, config, directory, RAW_WEIGHTS_FILE, dtype))
     if critic:
         written.append(export_critic(_checkpoint_part(arrays, path, config, "discriminator", build_discriminator),
                                      config, directory, dtype=dtype))

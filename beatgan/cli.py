@@ -203,8 +203,9 @@ def _config_options(parser: argparse.ArgumentParser, config_class, title: str) -
     group = parser.add_argument_group(title)
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
-        text = f"{field.metadata.get('help', field.name)} (default {field.default!r})".replace("%", "%%")
-        kind = type(field.default)
+        default = "" if field.default is None else f" (default {field.default!r})"  # None: the help says
+        text = f"{field.metadata.get('help', field.name)}{default}".replace("%", "%%")
+        kind = field.metadata.get("type") or type(field.default)
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
@@ -331,7 +332,7 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
     _start_backend(args)
-    from beatgan.checkpoint import checkpoint_step, export_checkpoint  # here: after the backend
+    from beatgan.checkpoint import RAW_WEIGHTS_FILE, checkpoint_step, export_checkpoint  # here: after the backend
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to export")
     by_step = {checkpoint_step(path): path for path in checkpoints}
@@ -339,8 +340,13 @@ def _export(args: argparse.Namespace) -> int:
     if step not in by_step:
         raise ConfigError(f"--step {step}: run directory {args.run_dir} keeps no checkpoint of that step; "
                           f"kept steps: {', '.join(map(str, sorted(by_step)))}")
-    path, *critic = export_checkpoint(by_step[step], config, args.output, dtype=args.dtype, critic=args.critic)
+    path, *others = export_checkpoint(by_step[step], config, args.output, dtype=args.dtype, critic=args.critic)
     print(f"exported step {step} of {args.run_dir} to {path} ({args.dtype}, {path.stat().st_size:,} bytes)")
+    raw = [p for p in others if p.name == RAW_WEIGHTS_FILE]
+    critic = [p for p in others if p.name != RAW_WEIGHTS_FILE]
+    if raw:
+        print(f"{path.name} holds the moving average of the generator's weights (EMA); the trained weights are in "
+              f"{raw[0]}")
     if critic:
         print(f"and its critic to {critic[0]} ({critic[0].stat().st_size:,} bytes)")
     return 0
@@ -630,7 +636,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int:
     """Evaluate every kept checkpoint of ``args.run_dir``; write a table and a figure of the metrics over steps."""
-    from beatgan.checkpoint import checkpoint_step, load_checkpoint_generator  # here: after the backend is chosen
+    from beatgan.checkpoint import checkpoint_step, has_average, load_checkpoint_generator  # here: after the backend
     from beatgan.evaluate import METRICS, evaluate  # here: fast --help
     from beatgan.generate import generate  # here: after the backend is chosen
     from beatgan.plots import metrics_over_steps_figure  # here: fast --help
@@ -639,6 +645,8 @@ def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int
     fmt = (config.sample_rate, config.slice_len, config.channels)
     reference = _reference_set(args.reference, fmt, progress)
     rows = []
+    if checkpoints and has_average(checkpoints[-1]):
+        print("evaluating the moving average of the generator's weights (EMA) of every checkpoint")
     for path in checkpoints:
         step = checkpoint_step(path)
         generator = load_checkpoint_generator(path, config)

@@ -32,6 +32,20 @@ from beatgan.errors import ConfigError
 
 SLICE_LENGTHS = (16384, 32768, 65536)
 PRECISIONS = ("auto", "float32", "bfloat16")  # TrainConfig.precision; auto is resolved when a run starts
+UPSAMPLERS = ("transposed", "nearest")  # ModelConfig.upsample: WaveGAN's --wavegan_genr_upsample zeros / nn
+LOSSES = ("wgan-gp", "wgan", "dcgan", "lsgan", "hinge")  # TrainConfig.loss: the reference's four and hinge
+OPTIMIZERS = ("adam", "rmsprop")
+# The reference's optimizer per loss (train_wavegan.py); hinge, which it lacks, takes WGAN-GP's.
+# Fields a config leaves at None are filled from here; beta_1 / beta_2 matter to Adam only.
+LOSS_OPTIMIZERS = {
+    "wgan-gp": {"optimizer": "adam", "d_learning_rate": 1e-4, "g_learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9},
+    "wgan": {"optimizer": "rmsprop", "d_learning_rate": 5e-5, "g_learning_rate": 5e-5, "beta_1": 0.5, "beta_2": 0.9},
+    "dcgan": {"optimizer": "adam", "d_learning_rate": 2e-4, "g_learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
+    "lsgan": {"optimizer": "rmsprop", "d_learning_rate": 1e-4, "g_learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9},
+    "hinge": {"optimizer": "adam", "d_learning_rate": 1e-4, "g_learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9},
+}
+AUGMENT_AMPLITUDE = 0.0011  # peak of the seed's uniform white noise (beatgan prepare, critic_augment's noise)
+CRITIC_AUGMENTS = ("flip", "swap", "gain", "shift", "noise")  # TrainConfig.critic_augment: "all" or a comma list
 CONFIG_FILE = "config.json"  # the name of a saved config, next to every checkpoint and weights file
 
 T = TypeVar("T", bound="_JsonConfig")
@@ -42,9 +56,12 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A config field whose ``help`` (unit and source) and ``choices`` become its command-line option's."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def _field(default: Any, help: str, choices: tuple | None = None, type: type | None = None) -> Any:
+    """A config field whose ``help`` (unit and source), ``choices`` and ``type`` become its command-line option's.
+
+    ``type`` is needed where the default is None (a value filled in from another field).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "type": type})
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -151,6 +168,14 @@ class ModelConfig(_JsonConfig):
     kernel_len: int = _field(25, "taps of every (transposed) convolution")
     phase_shuffle: int = _field(2, "radius n of the discriminator's phase shuffle; 0 disables it")
     sample_rate: int = _field(14700, "Hz of the audio the model makes: 44.1 kHz / 3, as BeatGAN")
+    upsample: str = _field("transposed", "generator upsampling: transposed convolutions (the paper's) or nearest: "
+                           "repeat each sample by the stride, then a convolution (the reference's nn mode)", UPSAMPLERS)
+    post_filter: int = _field(0, "taps of a learned FIR filter per channel after the generator's output, 0 = off "
+                              "(the reference's --wavegan_genr_pp_len is 512)")
+    batchnorm: bool = _field(False, "batch norm in both networks, as the reference's --wavegan_batchnorm "
+                             "(off in the paper's WGAN-GP setting)")
+    minibatch_std: int = _field(0, "group size of ProGAN's minibatch standard deviation feature at the critic's top, "
+                                "0 = off; the batch must be a multiple of it")
 
     def __post_init__(self) -> None:
         _require(
@@ -164,6 +189,14 @@ class ModelConfig(_JsonConfig):
             isinstance(self.phase_shuffle, int) and 0 <= self.phase_shuffle <= 16,
             f"phase_shuffle={self.phase_shuffle!r} must be an integer in [0, 16]",
         )
+        _require(self.upsample in UPSAMPLERS, f"upsample={self.upsample!r} must be one of {UPSAMPLERS}")
+        _require(isinstance(self.post_filter, (int, np.integer)) and not isinstance(self.post_filter, bool)
+                 and 0 <= self.post_filter <= 4096,
+                 f"post_filter={self.post_filter!r} must be an integer in [0, 4096] (taps; 0 = off)")
+        _require(isinstance(self.batchnorm, bool), f"batchnorm={self.batchnorm!r} must be true or false")
+        _require(isinstance(self.minibatch_std, (int, np.integer)) and not isinstance(self.minibatch_std, bool)
+                 and (self.minibatch_std == 0 or 2 <= self.minibatch_std <= 256),
+                 f"minibatch_std={self.minibatch_std!r} must be 0 (off) or a group size in [2, 256]")
 
     @property
     def seconds(self) -> float:
@@ -186,11 +219,23 @@ class TrainConfig(_JsonConfig):
 
     batch_size: int = _field(64, "examples per discriminator and generator update")
     d_steps: int = _field(5, "discriminator updates per generator update (WGAN-GP n_critic)")
-    gp_weight: float = _field(10.0, "lambda of the gradient penalty")
-    d_learning_rate: float = _field(1e-4, "Adam, discriminator")
-    g_learning_rate: float = _field(1e-4, "Adam, generator")
-    beta_1: float = _field(0.5, "Adam beta1, both networks")
-    beta_2: float = _field(0.9, "Adam beta2, both networks")
+    gp_weight: float = _field(10.0, "lambda of the gradient penalty (loss wgan-gp)")
+    loss: str = _field("wgan-gp", "GAN loss: wgan-gp (the paper's), wgan (weight clipping at 0.01), dcgan, lsgan, "
+                       "hinge; each brings the reference's optimizer settings unless they are given", LOSSES)
+    optimizer: str = _field(None, "adam or rmsprop, both networks (default: the loss's: adam for wgan-gp, dcgan "
+                            "and hinge, rmsprop for wgan and lsgan)", OPTIMIZERS, str)
+    d_learning_rate: float = _field(None, "discriminator learning rate (default: the loss's: 1e-4 for wgan-gp, "
+                                    "5e-5 wgan, 2e-4 dcgan, 1e-4 lsgan and hinge)", type=float)
+    g_learning_rate: float = _field(None, "generator learning rate (default: the loss's, as d_learning_rate)",
+                                    type=float)
+    beta_1: float = _field(None, "Adam beta1, both networks (default: the loss's, 0.5)", type=float)
+    beta_2: float = _field(None, "Adam beta2, both networks (default: the loss's: 0.9; 0.999 for dcgan)", type=float)
+    gp_every: int = _field(1, "gradient penalty on every k-th critic update only, scaled by k (lazy "
+                           "regularisation, StyleGAN2); 1 = every update, the paper's")
+    ema_decay: float = _field(0.0, "decay of an exponential moving average of the generator's weights (Yazici et "
+                              "al. 2019), kept beside them; export and evaluation use it; 0 = off")
+    critic_augment: str = _field("", "augmentations of the critic's inputs, real and generated alike (DiffAugment): "
+                                 "'all' or a comma list of flip, swap, gain, shift, noise; '' = off")
     steps: int = _field(40_000, "generator updates; the original's 200k D updates are about 40k G updates")
     checkpoint_every: int = _field(500, "generator updates between checkpoints")
     keep_checkpoints: int = _field(3, "newest checkpoints kept on disk")
@@ -201,6 +246,20 @@ class TrainConfig(_JsonConfig):
                             "computes it natively, else float32", PRECISIONS)
 
     def __post_init__(self) -> None:
+        _require(self.loss in LOSSES, f"loss={self.loss!r} must be one of {LOSSES}")
+        for name, value in LOSS_OPTIMIZERS[self.loss].items():  # unset: the loss's reference settings
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        _require(self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
+        check_positive_int("gp_every", self.gp_every)
+        _require(self.gp_every == 1 or self.loss == "wgan-gp",
+                 f"gp_every={self.gp_every!r} needs loss='wgan-gp' (the only loss with a gradient penalty), "
+                 f"got loss={self.loss!r}")
+        check_range("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
+        _require(isinstance(self.critic_augment, str), f"critic_augment={self.critic_augment!r} must be a string")
+        unknown = [x for x in self.augmentations if x not in CRITIC_AUGMENTS]
+        _require(not unknown, f"critic_augment={self.critic_augment!r}: unknown {unknown}; allowed: 'all', '' or a "
+                              f"comma list of {', '.join(CRITIC_AUGMENTS)}")
         for name in ("batch_size", "d_steps", "steps", "checkpoint_every", "keep_checkpoints", "preview_every"):
             check_positive_int(name, getattr(self, name))
         for name in ("d_learning_rate", "g_learning_rate"):
@@ -217,3 +276,26 @@ class TrainConfig(_JsonConfig):
             )
         check_seed(self.seed)
         _require(self.precision in PRECISIONS, f"precision={self.precision!r} must be one of {PRECISIONS}")
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """The critic augmentations switched on, in :data:`CRITIC_AUGMENTS` order where valid."""
+        text = self.critic_augment.strip() if isinstance(self.critic_augment, str) else ""
+        if text == "all":
+            return CRITIC_AUGMENTS
+        names = [x.strip() for x in text.split(",") if x.strip()]
+        return tuple(sorted(names, key=lambda x: CRITIC_AUGMENTS.index(x) if x in CRITIC_AUGMENTS else 99))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """As :meth:`_JsonConfig.replace`; a new ``loss`` brings its optimizer settings.
+
+        Optimizer fields that hold the old loss's reference values and are not given follow the
+        new loss (``TrainConfig().replace(loss="wgan")`` trains with RMSProp at 5e-5); a value
+        set to something else stays.
+        """
+        new_loss = changes.get("loss", self.loss)
+        if new_loss != self.loss and new_loss in LOSS_OPTIMIZERS:
+            for name, value in LOSS_OPTIMIZERS[self.loss].items():
+                if name not in changes and getattr(self, name) == value:
+                    changes[name] = None
+        return dataclasses.replace(self, **changes)

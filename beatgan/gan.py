@@ -27,31 +27,36 @@ from __future__ import annotations
 
 import numpy as np
 
+from beatgan import critic_augment
 from beatgan.backend import keras, ops, resolve_precision  # Keras imported quietly, after the backend is chosen
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int, check_seed
 from beatgan.errors import ConfigError, DatasetError
-from beatgan.losses import METRIC_NAMES, critic_loss, generator_loss, interpolate, penalty_from_gradients
+from beatgan.losses import (METRIC_NAMES, WGAN_CLIP, adversarial_loss, discriminator_loss, interpolate,
+                            penalty_from_gradients)
 from beatgan.model import build_discriminator, build_generator
 
 
-
-def make_optimizers(train_config: TrainConfig) -> tuple[keras.optimizers.Adam, keras.optimizers.Adam]:
-    """Return WGAN-GP's two Adam optimizers, ``(discriminator, generator)``.
+def make_optimizers(train_config: TrainConfig) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
+    """Return the two optimizers, ``(discriminator, generator)``.
 
     Parameters
     ----------
     train_config : TrainConfig
-        Supplies the learning rates (1e-4) and ``beta_1`` (0.5) / ``beta_2`` (0.9).
+        Supplies ``optimizer`` (adam, or rmsprop), the learning rates and Adam's ``beta_1`` /
+        ``beta_2``; for the default wgan-gp loss WGAN-GP's Adam(1e-4, 0.5, 0.9).
 
     Returns
     -------
-    tuple of keras.optimizers.Adam
-        Unbuilt optimizers named ``d_optimizer`` and ``g_optimizer``.
+    tuple of keras.optimizers.Optimizer
+        Unbuilt optimizers named ``d_optimizer`` and ``g_optimizer``. RMSProp as TensorFlow 1's
+        (the reference's): decay 0.9, no momentum, epsilon 1e-10.
     """
-    def adam(rate: float, name: str) -> keras.optimizers.Adam:
+    def make(rate: float, name: str) -> keras.optimizers.Optimizer:
+        if train_config.optimizer == "rmsprop":
+            return keras.optimizers.RMSprop(rate, rho=0.9, momentum=0.0, epsilon=1e-10, name=name)
         return keras.optimizers.Adam(rate, beta_1=train_config.beta_1, beta_2=train_config.beta_2, name=name)
 
-    return adam(train_config.d_learning_rate, "d_optimizer"), adam(train_config.g_learning_rate, "g_optimizer")
+    return make(train_config.d_learning_rate, "d_optimizer"), make(train_config.g_learning_rate, "g_optimizer")
 
 
 def gradient_penalty(discriminator: keras.Model, real, fake, alpha, *, training: bool = True):
@@ -130,6 +135,10 @@ class WaveGAN(keras.Model):
     ----------
     generator, discriminator : keras.Model
         The two networks (see :mod:`beatgan.model`).
+    ema_generator : keras.Model or None
+        With ``ema_decay`` > 0: the exponential moving average of the generator's weights
+        (``ema = decay * ema + (1 - decay) * weights`` after every generator update; batch-norm
+        statistics copied), not trained itself; None otherwise.
     d_optimizer, g_optimizer : keras.optimizers.Adam
         Set by :meth:`compile`; ``g_optimizer.iterations`` counts generator steps.
     """
@@ -144,12 +153,22 @@ class WaveGAN(keras.Model):
             train_config = self.train_config = train_config.replace(precision=resolve_precision("auto")[0])
         if train_config.precision == "bfloat16":
             keras.config.set_dtype_policy("mixed_bfloat16")
+        group = model_config.minibatch_std
+        if group and train_config.batch_size % group:
+            raise ConfigError(f"batch_size={train_config.batch_size} must be a multiple of minibatch_std={group}")
         try:
             self.generator = build_generator(model_config)
             self.discriminator = build_discriminator(model_config, seed=train_config.seed)
+            self.ema_generator = None
+            if train_config.ema_decay:  # the average starts as the generator and is never trained
+                self.ema_generator = build_generator(model_config, name="ema_generator")
+                self.ema_generator.set_weights(self.generator.get_weights())
+                self.ema_generator.trainable = False
         finally:
             keras.config.set_dtype_policy(previous_policy)
         self.seed_generator = keras.random.SeedGenerator(train_config.seed)
+        if train_config.augmentations:  # a stream of its own: without augmentation nothing else moves
+            self.augment_seed_generator = keras.random.SeedGenerator(train_config.seed + 1_000_003)
         self.trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
         self.d_optimizer = self.g_optimizer = None
         self.built = True  # both networks are built; nothing is left for fit() to infer
@@ -215,6 +234,28 @@ class WaveGAN(keras.Model):
         z_g = keras.random.uniform((batch_size, latent), -1.0, 1.0, seed=self.seed_generator)
         return z_d, alpha, z_g
 
+    def draw_augment(self, batch_size: int) -> dict:
+        """Draw the critic augmentations of one generator step (``d_steps`` + 1 critic calls).
+
+        Returns
+        -------
+        dict
+            :func:`beatgan.critic_augment.draw` of ``train_config.augmentations``, from
+            ``self.augment_seed_generator``; empty when augmentation is off.
+        """
+        names = self.train_config.augmentations
+        if not names:
+            return {}
+        c = self.model_config
+        return critic_augment.draw(names, self.augment_seed_generator, self.train_config.d_steps + 1, batch_size,
+                                   c.slice_len, c.channels)
+
+    def ema_pairs(self) -> list:
+        """``(average variable, generator variable)`` pairs, in ``ema_generator.weights`` order; [] without EMA."""
+        if self.ema_generator is None:
+            return []
+        return list(zip(self.ema_generator.weights, self.generator.weights))
+
     def split_real(self, data):
         """Split a ``fit`` batch (B * d_steps, T, C) into float32 (d_steps, B, T, C) minibatches.
 
@@ -230,8 +271,12 @@ class WaveGAN(keras.Model):
         return ops.transpose(real, (1, 0, 2, 3))  # (B, d_steps, T, C) -> (d_steps, B, T, C)
 
     def critic_loss(self, d_real, d_fake, gp):
-        """Return ``(d_loss, wasserstein)`` in float32 (:func:`beatgan.losses.critic_loss` with this run's gp_weight)."""
-        return critic_loss(d_real, d_fake, gp, self.train_config.gp_weight)
+        """Return ``(d_loss, wasserstein)`` in float32 (:func:`beatgan.losses.discriminator_loss` of this run's loss)."""
+        return discriminator_loss(self.train_config.loss, d_real, d_fake, gp, self.train_config.gp_weight)
+
+    def generator_loss(self, d_fake):
+        """Return the generator's float32 loss (:func:`beatgan.losses.adversarial_loss` of this run's loss)."""
+        return adversarial_loss(self.train_config.loss, d_fake)
 
     def train_step(self, *args):
         """One generator step; ``fit`` calls it with ``data`` (TF) or ``(state, data)`` (JAX)."""
@@ -243,6 +288,19 @@ class WaveGAN(keras.Model):
             raise ConfigError(f"KERAS_BACKEND={keras.backend.backend()!r} must be 'tensorflow' or 'jax'")
         return self._train_step_tensorflow(*args)
 
+    def _penalty_tensorflow(self, real, fake, alpha):
+        """The step's float32 penalty term: 0 without wgan-gp; with ``gp_every`` k, k * gp on every k-th update."""
+        import tensorflow as tf  # here: only the TensorFlow backend needs it
+
+        tc = self.train_config
+        if tc.loss != "wgan-gp":
+            return tf.zeros((), "float32")
+        if tc.gp_every == 1:
+            return gradient_penalty(self.discriminator, real, fake, alpha)
+        due = tf.equal(self.d_optimizer.iterations % tc.gp_every, 0)  # counts every critic update of the run
+        return tf.cond(due, lambda: float(tc.gp_every) * gradient_penalty(self.discriminator, real, fake, alpha),
+                       lambda: tf.zeros((), "float32"))
+
     def _train_step_tensorflow(self, data):
         import tensorflow as tf  # here: only the TensorFlow backend needs it
 
@@ -252,29 +310,42 @@ class WaveGAN(keras.Model):
         replica = tf.distribute.get_replica_context()
         replicas = replica.num_replicas_in_sync if replica is not None else 1
         local = real.shape[1] if real.shape[1] is not None else ops.shape(real)[1]
+        tc = self.train_config
         z_d, alpha, z_g = self.draw_step_noise(local * replicas)  # the global batch's noise
+        augment = self.draw_augment(local * replicas)  # {} when off
         if replicas > 1:  # this replica's rows of it, the same ones as its rows of the data
             first = replica.replica_id_in_sync_group * local
             z_d, alpha, z_g = (tf.convert_to_tensor(x) for x in (z_d, alpha, z_g))
             z_d, alpha, z_g = z_d[:, first:first + local], alpha[:, first:first + local], z_g[first:first + local]
+            augment = critic_augment.rows(augment, first, local)
         d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
         d_logs = []
-        for i in range(self.train_config.d_steps):  # unrolled: d_steps is a small constant
+        for i in range(tc.d_steps):  # unrolled: d_steps is a small constant
             fake = self.generator(z_d[i], training=True)  # (B, T, C); not differentiated here
+            seen = critic_augment.select(augment, i)  # one draw for real, fake and their interpolates
+            real_i, fake = critic_augment.apply(real[i], seen), critic_augment.apply(fake, seen)  # (B, T, C)
             with tf.GradientTape() as tape:
-                d_real = self.discriminator(real[i], training=True)
+                d_real = self.discriminator(real_i, training=True)
                 d_fake = self.discriminator(fake, training=True)
-                gp = gradient_penalty(self.discriminator, real[i], fake, alpha[i])
+                gp = self._penalty_tensorflow(real_i, fake, alpha[i])
                 d_loss, wasserstein = self.critic_loss(d_real, d_fake, gp)
                 share = d_loss / replicas
             gradients = tape.gradient(share, d_variables)
             self.d_optimizer.apply_gradients(zip(gradients, d_variables))
+            if tc.loss == "wgan":  # the original WGAN's Lipschitz constraint
+                for variable in d_variables:
+                    variable.assign(ops.clip(variable, -WGAN_CLIP, WGAN_CLIP))
             d_logs.append((d_loss, gp, wasserstein))
         with tf.GradientTape() as tape:
-            score = self.discriminator(self.generator(z_g, training=True), training=True)
-            g_loss = generator_loss(score)
+            fake = critic_augment.apply(self.generator(z_g, training=True), critic_augment.select(augment, tc.d_steps))
+            score = self.discriminator(fake, training=True)
+            g_loss = self.generator_loss(score)
             share = g_loss / replicas
         self.g_optimizer.apply_gradients(zip(tape.gradient(share, g_variables), g_variables))
+        trainable = {id(v) for v in g_variables}
+        for average, variable in self.ema_pairs():  # batch-norm statistics are copied, weights averaged
+            decay = tc.ema_decay if id(variable) in trainable else 0.0
+            average.assign(decay * average + (1.0 - decay) * ops.cast(variable, average.dtype))
         d_loss, gp, wasserstein = (ops.mean(ops.stack(values)) for values in zip(*d_logs))
         values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "wasserstein": wasserstein}
         for tracker in self.trackers:  # per replica; fit averages the replicas' (equal-share) means

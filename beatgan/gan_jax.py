@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import jax
 
+from beatgan import critic_augment
 from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
-from beatgan.losses import generator_loss, interpolate, penalty_from_gradients
+from beatgan.losses import WGAN_CLIP, interpolate, penalty_from_gradients
 
 
 def _positions(subset, full) -> list[int]:
@@ -64,12 +65,14 @@ def stateless_gradient_penalty(discriminator, trainable, non_trainable, x_hat, *
     return penalty_from_gradients(gradients), non_trainable
 
 
-def _draw_noise(gan, non_trainable, batch_size):
-    """Call ``gan.draw_step_noise`` with the seed state taken from (and returned to) ``non_trainable``."""
-    (seed_index,) = _positions([gan.seed_generator.state], gan.non_trainable_variables)
-    with keras.StatelessScope(state_mapping=[(gan.seed_generator.state, non_trainable[seed_index])]) as scope:
-        noise = gan.draw_step_noise(batch_size)
-    new_seed = scope.get_current_value(gan.seed_generator.state)
+def _draw_noise(gan, non_trainable, batch_size, *, draw=None, seed_generator=None):
+    """Call ``gan.draw_step_noise`` (or ``draw``) with the seed state taken from (and returned to) ``non_trainable``."""
+    draw = draw or gan.draw_step_noise
+    seed_generator = seed_generator or gan.seed_generator
+    (seed_index,) = _positions([seed_generator.state], gan.non_trainable_variables)
+    with keras.StatelessScope(state_mapping=[(seed_generator.state, non_trainable[seed_index])]) as scope:
+        noise = draw(batch_size)
+    new_seed = scope.get_current_value(seed_generator.state)
     if new_seed is not None:  # None when an override drew nothing from the seed generator
         non_trainable = _put(non_trainable, [seed_index], [new_seed])
     return noise, non_trainable
@@ -103,40 +106,76 @@ def train_step_jax(gan, state, data):
     go_index = _positions(gan.g_optimizer.variables, gan.optimizer.variables)
     do_index = _positions(gan.d_optimizer.variables, gan.optimizer.variables)
 
+    tc = gan.train_config
     real = gan.split_real(data)  # (d_steps, B, T, C)
     (z_d, alpha, z_g), non_trainable = _draw_noise(gan, non_trainable, real.shape[1])
+    augment = {}
+    if tc.augmentations:
+        augment, non_trainable = _draw_noise(gan, non_trainable, real.shape[1], draw=gan.draw_augment,
+                                             seed_generator=gan.augment_seed_generator)
+    d_augment = {key: value[: tc.d_steps] for key, value in augment.items()}  # scanned with the updates
+    g_augment = critic_augment.select(augment, tc.d_steps)
     g_vars, g_state = _take(trainable, g_index), _take(non_trainable, gn_index)
+    (iteration_index,) = _positions([gan.d_optimizer.iterations], gan.d_optimizer.variables)
 
-    def d_loss_fn(d_vars, d_state, real_i, z_i, alpha_i):
+    def penalty(d_vars, d_state, real_i, fake, alpha_i, iteration):
+        if tc.loss != "wgan-gp":
+            return ops.zeros((), "float32"), d_state
+        x_hat = interpolate(real_i, fake, alpha_i)  # (B, T, C)
+        if tc.gp_every == 1:
+            return stateless_gradient_penalty(D, d_vars, d_state, x_hat)
+
+        def due(state):  # lazy regularisation: k * gp on every k-th critic update of the run
+            gp, state = stateless_gradient_penalty(D, d_vars, state, x_hat)
+            return gp * float(tc.gp_every), state
+
+        return jax.lax.cond(iteration % tc.gp_every == 0, due, lambda state: (ops.zeros((), "float32"), state),
+                            d_state)
+
+    def d_loss_fn(d_vars, d_state, iteration, real_i, z_i, alpha_i, augment_i):
         fake, _ = G.stateless_call(g_vars, g_state, z_i, training=True)  # (B, T, C)
+        real_i, fake = critic_augment.apply(real_i, augment_i), critic_augment.apply(fake, augment_i)
         d_real, d_state = D.stateless_call(d_vars, d_state, real_i, training=True)
         d_fake, d_state = D.stateless_call(d_vars, d_state, fake, training=True)
-        x_hat = interpolate(real_i, fake, alpha_i)  # (B, T, C)
-        gp, d_state = stateless_gradient_penalty(D, d_vars, d_state, x_hat)
+        gp, d_state = penalty(d_vars, d_state, real_i, fake, alpha_i, iteration)
         d_loss, wasserstein = gan.critic_loss(d_real, d_fake, gp)
         return d_loss, (d_state, gp, wasserstein)
 
     def d_update(carry, inputs):
         d_vars, d_state, d_opt = carry
         (d_loss, (d_state, gp, wasserstein)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            d_vars, d_state, *inputs
+            d_vars, d_state, d_opt[iteration_index], *inputs
         )
         d_vars, d_opt = gan.d_optimizer.stateless_apply(d_opt, grads, d_vars)
+        if tc.loss == "wgan":  # the original WGAN's Lipschitz constraint
+            d_vars = [ops.clip(v, -WGAN_CLIP, WGAN_CLIP) for v in d_vars]
         return (d_vars, d_state, d_opt), (d_loss, gp, wasserstein)
 
     carry = (_take(trainable, d_index), _take(non_trainable, dn_index), _take(optimizer_vars, do_index))
-    (d_vars, d_state, d_opt), d_logs = jax.lax.scan(d_update, carry, (real, z_d, alpha))
+    (d_vars, d_state, d_opt), d_logs = jax.lax.scan(d_update, carry, (real, z_d, alpha, d_augment))
 
     def g_loss_fn(g_vars, g_state, d_state):
         fake, g_state = G.stateless_call(g_vars, g_state, z_g, training=True)
+        fake = critic_augment.apply(fake, g_augment)
         score, d_state = D.stateless_call(d_vars, d_state, fake, training=True)
-        return generator_loss(score), (g_state, d_state)
+        return gan.generator_loss(score), (g_state, d_state)
 
     (g_loss, (g_state, d_state)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_vars, g_state, d_state)
     g_vars, g_opt = gan.g_optimizer.stateless_apply(_take(optimizer_vars, go_index), grads, g_vars)
 
     trainable = _put(_put(trainable, d_index, d_vars), g_index, g_vars)
     non_trainable = _put(_put(non_trainable, dn_index, d_state), gn_index, g_state)
+    pairs = gan.ema_pairs()
+    if pairs:  # the generator's average: weights averaged, batch-norm statistics copied
+        new_value = {id(v): x for v, x in zip(G.trainable_variables, g_vars)}
+        new_value.update({id(v): x for v, x in zip(G.non_trainable_variables, g_state)})
+        averages = _positions([a for a, _ in pairs], gan.non_trainable_variables)
+        trained = {id(v) for v in G.trainable_variables}
+        updated = []
+        for position, (_, variable) in zip(averages, pairs):
+            decay = tc.ema_decay if id(variable) in trained else 0.0
+            updated.append(decay * non_trainable[position] + (1.0 - decay) * new_value[id(variable)])
+        non_trainable = _put(non_trainable, averages, updated)
     optimizer_vars = _put(_put(optimizer_vars, do_index, d_opt), go_index, g_opt)
 
     d_loss, gp, wasserstein = (ops.mean(x) for x in d_logs)

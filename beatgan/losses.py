@@ -7,6 +7,14 @@ The formulas (SPEC.md, "Training"; Gulrajani et al. 2017, algorithm 1)::
     d_loss = mean D(fake) - mean D(real) + gp_weight * gp
     g_loss = -mean D(G(z))
 
+The other losses of the reference implementation (``--wavegan_loss``), plus hinge, with
+``r = D(real)``, ``f = D(fake)`` the critic's raw scores (logits) and ``softplus(x) = log(1 + e^x)``::
+
+    wgan   d = mean f - mean r                          g = -mean f   (weights clipped to 0.01)
+    dcgan  d = (mean softplus(f) + mean softplus(-r))/2 g = mean softplus(-f)
+    lsgan  d = (mean (r - 1)^2 + mean f^2) / 2          g = mean (f - 1)^2
+    hinge  d = mean relu(1 - r) + mean relu(1 + f)      g = -mean f
+
 The norm is taken **per example** (the original BeatGAN took one norm over the
 whole batch, a known bug) with the epsilon inside the square root so its
 gradient is finite at zero. Every function is backend-neutral :mod:`keras.ops`
@@ -19,6 +27,7 @@ from beatgan.backend import ops  # Keras imported quietly, after the backend is 
 
 EPSILON = 1e-12  # inside the square root of the penalty's norm: finite gradient at a zero gradient
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "wasserstein")  # what a training step logs
+WGAN_CLIP = 0.01  # loss "wgan": every critic weight is clipped to [-0.01, 0.01] after each update
 
 
 def interpolate(real, fake, alpha):
@@ -60,3 +69,51 @@ def critic_loss(d_real, d_fake, gp, gp_weight: float):
 def generator_loss(d_fake):
     """Return ``-mean D(G(z))``, float32 scalar, from the critic's scores (B, 1) of generator output."""
     return -ops.mean(ops.cast(d_fake, "float32"))
+
+
+def discriminator_loss(loss: str, d_real, d_fake, gp=0.0, gp_weight: float = 0.0):
+    """Return ``(d_loss, wasserstein)`` of any of the losses, float32 scalars.
+
+    Parameters
+    ----------
+    loss : {"wgan-gp", "wgan", "dcgan", "lsgan", "hinge"}
+        See the module's formulas; "wgan-gp" is :func:`critic_loss`.
+    d_real, d_fake : tensor
+        Critic scores (B, 1), raw (logits for dcgan).
+    gp : tensor or float, optional
+        The penalty (wgan-gp only).
+    gp_weight : float, optional
+        Its lambda (wgan-gp only).
+
+    Returns
+    -------
+    d_loss : tensor
+        What the critic minimises.
+    wasserstein : tensor
+        ``mean D(real) - mean D(fake)``: the score gap, logged for every loss.
+    """
+    if loss == "wgan-gp":
+        return critic_loss(d_real, d_fake, gp, gp_weight)
+    real, fake = ops.cast(d_real, "float32"), ops.cast(d_fake, "float32")
+    gap = ops.mean(real) - ops.mean(fake)
+    if loss == "wgan":
+        return -gap, gap
+    if loss == "dcgan":
+        return (ops.mean(ops.softplus(fake)) + ops.mean(ops.softplus(-real))) / 2.0, gap
+    if loss == "lsgan":
+        return (ops.mean(ops.square(real - 1.0)) + ops.mean(ops.square(fake))) / 2.0, gap
+    if loss == "hinge":
+        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake)), gap
+    raise ValueError(f"loss={loss!r} must be one of wgan-gp, wgan, dcgan, lsgan, hinge")
+
+
+def adversarial_loss(loss: str, d_fake):
+    """Return the generator's loss for ``loss`` from the critic's scores (B, 1) of its output, float32 scalar."""
+    fake = ops.cast(d_fake, "float32")
+    if loss in ("wgan-gp", "wgan", "hinge"):
+        return generator_loss(fake)
+    if loss == "dcgan":
+        return ops.mean(ops.softplus(-fake))
+    if loss == "lsgan":
+        return ops.mean(ops.square(fake - 1.0))
+    raise ValueError(f"loss={loss!r} must be one of wgan-gp, wgan, dcgan, lsgan, hinge")

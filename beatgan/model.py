@@ -18,6 +18,20 @@ returned by :func:`generator_plan` / :func:`discriminator_plan`; with
 add one layer of stride 2 or 4 at the generator's output and at the
 discriminator's top (B, 16, 32d). No batch norm, as in the paper's WGAN-GP
 setting.
+
+The reference implementation's options (``ModelConfig``; defaults off, the paper's):
+
+* ``upsample="nearest"``: each ConvT becomes UpSampling1D(stride) then Conv1D of the same
+  kernel and width (the reference's ``nn`` mode), the same parameter count; it avoids the
+  transposed convolution's checkerboard imaging at multiples of the input rate.
+* ``post_filter=L``: a depthwise (one filter per channel) FIR of L taps without bias after
+  the tanh (the reference's ``--wavegan_genr_pp``, 512 taps, mono), clipped to [-1, 1]:
+  ``L * c`` parameters.
+* ``batchnorm``: BatchNormalization after the generator's dense layer and every ConvT
+  but the last, and after every critic convolution but the first (the reference's
+  placement): ``4 * width`` parameters each (scale, offset; moving mean, variance).
+* ``minibatch_std=G``: ProGAN's minibatch standard deviation (:class:`MinibatchStd`) as one
+  extra channel at the critic's top, (B, 16, 16d + 1): ``16`` more weights in the dense layer.
 """
 
 from __future__ import annotations
@@ -65,6 +79,50 @@ def discriminator_plan(config: ModelConfig) -> list[tuple[int, int]]:
     filters = [m * d for m in reversed(_widths(config))]
     strides = [4] * (len(filters) - 1) + [_last_stride(config)]
     return list(zip(filters, strides))
+
+
+@keras.saving.register_keras_serializable(package="beatgan")
+class MinibatchStd(layers.Layer):
+    """Append the batch's spread as one feature channel (ProGAN, Karras et al. 2018, section 3).
+
+    The batch is split into groups of ``group`` examples (example ``b`` in group
+    ``b mod (B / group)``); the standard deviation of every feature over a group,
+    averaged over time and channels, is one number per group, appended to each of
+    its examples as a constant channel. A critic that sees it can tell a batch of
+    near-identical loops (mode collapse) from a varied real one.
+
+    Parameters
+    ----------
+    group : int
+        Examples per group, >= 2; the batch must be a multiple of it.
+
+    Notes
+    -----
+    Input (B, T, C), output (B, T, C + 1); computed in float32. The examples of a group are
+    no longer independent, so the gradient penalty's per-example gradients (taken from the
+    summed scores) include small cross terms.
+    """
+
+    def __init__(self, group: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.group = int(group)
+
+    def call(self, inputs):
+        batch, length, channels = ops.shape(inputs)
+        x = ops.cast(inputs, "float32")
+        y = ops.reshape(x, (self.group, -1, length, channels))  # (G, B / G, T, C)
+        y = y - ops.mean(y, axis=0, keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(y), axis=0) + 1e-8)  # (B / G, T, C)
+        spread = ops.mean(std, axis=(1, 2))  # (B / G,)
+        feature = ops.tile(spread[None, :, None, None], (self.group, 1, length, 1))  # (G, B / G, T, 1)
+        feature = ops.cast(ops.reshape(feature, (batch, length, 1)), inputs.dtype)  # (B, T, 1)
+        return ops.concatenate([inputs, feature], axis=-1)  # (B, T, C + 1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group": self.group}
 
 
 @keras.saving.register_keras_serializable(package="beatgan")
@@ -130,17 +188,33 @@ def build_generator(config: ModelConfig, *, name: str = "generator") -> keras.Mo
     z = keras.Input((config.latent_dim,), name="z")  # (B, 100)
     x = layers.Dense(BASE_LENGTH * width, name="dense")(z)  # (B, 16 * 16d)
     x = layers.Reshape((BASE_LENGTH, width), name="reshape")(x)  # (B, 16, 16d)
+    if config.batchnorm:
+        x = layers.BatchNormalization(name="batchnorm")(x)  # (B, 16, 16d)
     x = layers.ReLU(name="relu")(x)
     plan = generator_plan(config)
     for i, (filters, stride) in enumerate(plan):
-        x = layers.Conv1DTranspose(
-            filters, config.kernel_len, strides=stride, padding="same", name=f"upconv_{i}"
-        )(x)  # (B, length * stride, filters): 16 -> 64 -> ... -> slice_len
+        if config.upsample == "nearest":
+            x = layers.UpSampling1D(stride, name=f"upsample_{i}")(x)  # (B, length * stride, width)
+            x = layers.Conv1D(filters, config.kernel_len, padding="same", name=f"upconv_{i}")(x)
+        else:
+            x = layers.Conv1DTranspose(
+                filters, config.kernel_len, strides=stride, padding="same", name=f"upconv_{i}"
+            )(x)  # (B, length * stride, filters): 16 -> 64 -> ... -> slice_len
         if i < len(plan) - 1:
+            if config.batchnorm:
+                x = layers.BatchNormalization(name=f"batchnorm_{i}")(x)  # (B, length * stride, filters)
             x = layers.ReLU(name=f"relu_{i}")(x)
     # tanh in float32 so a mixed-precision generator still returns float32 audio
     audio = layers.Activation("tanh", dtype="float32", name="tanh")(x)  # (B, slice_len, c)
+    if config.post_filter:
+        audio = layers.DepthwiseConv1D(config.post_filter, padding="same", use_bias=False, dtype="float32",
+                                       name="post_filter")(audio)  # (B, slice_len, c): one FIR per channel
+        audio = layers.Activation(_clip_unit, dtype="float32", name="clip")(audio)  # (B, slice_len, c) in [-1, 1]
     return keras.Model(z, audio, name=name)
+
+
+def _clip_unit(x):
+    return ops.clip(x, -1.0, 1.0)
 
 
 def build_discriminator(config: ModelConfig, *, name: str = "discriminator", seed: int | None = None) -> keras.Model:
@@ -168,10 +242,14 @@ def build_discriminator(config: ModelConfig, *, name: str = "discriminator", see
         x = layers.Conv1D(filters, config.kernel_len, strides=stride, padding="same", name=f"conv_{i}")(
             x
         )  # (B, length / stride, filters): 16384 -> 4096 -> ... -> 16
+        if config.batchnorm and i > 0:
+            x = layers.BatchNormalization(name=f"batchnorm_{i}")(x)  # (B, length / stride, filters)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu_{i}")(x)
         if i < len(plan) - 1 and config.phase_shuffle > 0:
             shuffle_seed = None if seed is None else seed + i
             x = PhaseShuffle(config.phase_shuffle, seed=shuffle_seed, name=f"phase_shuffle_{i}")(x)
-    x = layers.Flatten(name="flatten")(x)  # (B, 16 * 16d)
+    if config.minibatch_std:
+        x = MinibatchStd(config.minibatch_std, name="minibatch_std")(x)  # (B, 16, 16d + 1)
+    x = layers.Flatten(name="flatten")(x)  # (B, 16 * 16d), or 16 * (16d + 1)
     score = layers.Dense(1, dtype="float32", name="score")(x)  # (B, 1)
     return keras.Model(audio, score, name=name)

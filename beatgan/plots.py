@@ -196,7 +196,7 @@ def closest_pairs_figure(report, generated, training, *, n: int = 4):
 # ---------------------------------------------------------------- evaluation (beatgan.evaluate)
 
 def metrics_figure(report):
-    """One bar panel per metric: generated beside the real, collapsed and noise anchors.
+    """One bar panel per metric: generated beside the real, collapsed and noise anchors, with 95 % intervals.
 
     Returns
     -------
@@ -209,7 +209,12 @@ def metrics_figure(report):
     colours = ("tab:blue", "tab:green", "tab:red", "tab:gray")
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
-        ax.bar(range(len(report.sets)), [report.metrics[s][name] for s in report.sets], color=colours)
+        values = np.array([report.metrics[s][name] for s in report.sets])
+        errors = None
+        if getattr(report, "intervals", None):  # 95 % bootstrap intervals as error bars
+            bounds = np.array([report.intervals[s][name] for s in report.sets])  # (sets, 2)
+            errors = np.maximum(np.stack([values - bounds[:, 0], bounds[:, 1] - values]), 0.0)
+        ax.bar(range(len(report.sets)), values, color=colours, yerr=errors, capsize=3)
         ax.set_xticks(range(len(report.sets)), report.sets, fontsize=7)
         ax.set_title(f"{name} ({report.direction(name)})", fontsize=8)
         ax.tick_params(axis="y", labelsize=7)

@@ -55,7 +55,7 @@ from beatgan.backend import (  # Keras imported quietly
     available_devices, check_devices, data_parallel, host_array, keras, native_stderr_silenced, resolve_precision,
     select_backend,
 )
-from beatgan.checkpoint import CHECKPOINTS_DIR, export_generator, restore_latest, save_checkpoint
+from beatgan.checkpoint import CHECKPOINTS_DIR, export_networks, restore_latest, save_checkpoint
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError, DistributedError
@@ -262,7 +262,7 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
     def save(step: int) -> None:
         if writer_process:
             save_checkpoint(gan, run_dir / CHECKPOINTS_DIR, step=step, state=state, keep=tc.keep_checkpoints)
-            export_generator(gan.generator, model_config, run_dir / WEIGHTS_DIR)
+            export_networks(gan, model_config, run_dir / WEIGHTS_DIR)  # the average, with EMA on
         saved["step"] = step
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard and writer_process)

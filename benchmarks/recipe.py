@@ -1,6 +1,11 @@
 """The training-recipe comparison of ``benchmarks/TRAINING.md``: configurations at equal CPU time.
 
-    python benchmarks/recipe.py [--runs ../runs] [--budget 1200] [--jobs 2] [--only NAME ...]
+    python benchmarks/recipe.py [--study recipes|options] [--runs ../runs] [--budget 1200] [--jobs 2]
+                                [--seeds 0 1] [--only NAME ...]
+
+Two studies: ``recipes`` (issue 11: width, precision, critic schedule, bar length; seed 0) and
+``options`` (issue 25: WaveGAN's option set and the small-data levers, each added alone to the
+baseline recipe, two seeds). A run is named ``NAME`` (seed 0 of the recipes study) or ``NAME_sSEED``.
 
 Each configuration trains with one thread pinned to one core until its process has used ``--budget``
 seconds of CPU (user + system, read from ``/proc``), then gets SIGINT: the run writes a checkpoint and
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BEATGAN = REPO / ".venv" / "bin" / "beatgan"
 COMMON = ["--steps", "100000", "--checkpoint-every", "100", "--preview-every", "1000", "--log-every", "25",
-          "--eval-every", "0", "--seed", "0", "--quiet"]
+          "--eval-every", "0", "--quiet"]
 # name, dataset file in RUNS, options: WaveGAN's architecture throughout, options of TrainConfig/ModelConfig
 CONFIGS = (
     ("A_d16_b16_f32", "dataset.npz", ["--model-dim", "16", "--batch-size", "16", "--precision", "float32"]),
@@ -42,6 +48,34 @@ CONFIGS = (
                                           "--slice-len", "32768"]),
     ("F_d16_b32_bf16", "dataset.npz", ["--model-dim", "16", "--batch-size", "32", "--precision", "bfloat16"]),
 )
+# Issue 25: the baseline is issue 11's winner (D: d16, batch 16, bfloat16, two critic updates at 3e-4);
+# every other row adds one option to it. A loss row keeps the baseline's shape and schedule but takes
+# the loss's own reference optimizer (no learning rates given). The baseline keeps an EMA of its
+# generator (decay 0.999): the average never feeds back into training (the same seed gives the same
+# losses with and without it, tested), so one run gives the baseline (its trained weights, evaluated
+# from weights_raw/) and the EMA row (weights/). Five checkpoints are kept, so that the average of the
+# last five can be checked too (--average-checkpoints, the free stand-in for EMA).
+BASELINE = ["--model-dim", "16", "--batch-size", "16", "--precision", "bfloat16", "--d-steps", "2",
+            "--keep-checkpoints", "5"]
+TTUR = ["--d-learning-rate", "0.0003"]
+OPTIONS = (
+    ("base", "dataset.npz", [*BASELINE, *TTUR, "--ema-decay", "0.999"]),
+    ("nearest", "dataset.npz", [*BASELINE, *TTUR, "--upsample", "nearest"]),
+    ("postfilter", "dataset.npz", [*BASELINE, *TTUR, "--post-filter", "512"]),
+    ("augment", "dataset1.npz", [*BASELINE, *TTUR, "--critic-augment", "all"]),
+    ("mbstd", "dataset.npz", [*BASELINE, *TTUR, "--minibatch-std", "4"]),
+    ("batchnorm", "dataset.npz", [*BASELINE, *TTUR, "--batchnorm"]),
+    ("lazygp", "dataset.npz", [*BASELINE, *TTUR, "--gp-every", "4"]),
+    ("hinge", "dataset.npz", [*BASELINE, "--loss", "hinge"]),
+    ("lsgan", "dataset.npz", [*BASELINE, "--loss", "lsgan"]),
+    ("dcgan", "dataset.npz", [*BASELINE, "--loss", "dcgan"]),
+    ("wgan", "dataset.npz", [*BASELINE, "--loss", "wgan"]),
+)
+STUDIES = {"recipes": CONFIGS, "options": OPTIONS}
+DATASETS = {  # file in RUNS: options of `beatgan prepare`
+    "dataset.npz": [], "dataset32k.npz": ["--slice-len", "32768"],
+    "dataset1.npz": ["--copies", "1", "--amplitude", "0"],  # the loops alone: critic_augment adds its own noise
+}
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
                  "PYTHONUNBUFFERED": "1"}
 
@@ -55,7 +89,8 @@ def cpu_seconds(pid: int) -> float:
 EVALUATING = threading.Lock()  # one evaluation at a time: numba's cache of librosa's gufuncs races (numba#10128)
 
 
-def run_config(runs: Path, name: str, data: str, options: list[str], budget: float, core: int) -> None:
+def run_config(runs: Path, name: str, data: str, options: list[str], budget: float, core: int,
+               seed: int = 0, evaluate: bool = True) -> None:
     """Train one configuration to its CPU budget (resuming a cut-off one), then evaluate it."""
     done, used_file = runs / f"{name}.done", runs / f"{name}.cpu"
     env = {**os.environ, **SINGLE_THREAD}
@@ -65,7 +100,7 @@ def run_config(runs: Path, name: str, data: str, options: list[str], budget: flo
         wall = time.monotonic()
         with open(runs / f"{name}.log", "a") as log:
             proc = subprocess.Popen([*pin, str(BEATGAN), "train", str(runs / data), "--run-dir", str(runs / name),
-                                     *COMMON, *options], stdout=log, stderr=subprocess.STDOUT, env=env)
+                                     *COMMON, "--seed", str(seed), *options], stdout=log, stderr=subprocess.STDOUT, env=env)
             child = None
             while proc.poll() is None:
                 time.sleep(2)
@@ -86,30 +121,55 @@ def run_config(runs: Path, name: str, data: str, options: list[str], budget: flo
         done.write_text(json.dumps({"cpu_s": round(total, 1), "wall_s": round(time.monotonic() - wall, 1),
                                     "core": core}))
         print(f"{name}: trained, {total:.0f} s of CPU", flush=True)
+    if not evaluate:
+        return
+    weights = {"evaluation": runs / name / "weights"}
+    if (runs / name / "weights" / "generator_raw.npz").exists():  # EMA on: the trained weights beside the average
+        raw = runs / name / "weights_raw"
+        raw.mkdir(exist_ok=True)
+        shutil.copyfile(runs / name / "weights" / "config.json", raw / "config.json")
+        shutil.copyfile(runs / name / "weights" / "generator_raw.npz", raw / "generator.npz")
+        weights["evaluation_raw"] = raw
+    for folder, source in weights.items():
+        evaluate_weights(runs, name, source, runs / name / folder, pin, env)
+
+
+def evaluate_weights(runs: Path, name: str, weights: Path, output: Path, pin: list[str], env: dict) -> None:
+    """``beatgan evaluate`` of one weights directory against the corpus, -n 500, seed 0 (skipped when done)."""
     with EVALUATING:
-        if (runs / name / "evaluation" / "evaluation.json").exists():
+        if (output / "evaluation.json").exists():
             return
-        subprocess.run([*pin, str(BEATGAN), "evaluate", "--weights", str(runs / name / "weights"), "--reference",
+        subprocess.run([*pin, str(BEATGAN), "evaluate", "--weights", str(weights), "--reference",
                         str(REPO / "data" / "open_loops"), "-n", "500", "--seed", "0", "-o",
-                        str(runs / name / "evaluation"), "--quiet"], env=env, check=True,
-                       stdout=open(runs / f"{name}.eval.log", "w"), stderr=subprocess.STDOUT)
-        print(f"{name}: evaluated", flush=True)
+                        str(output), "--quiet"], env=env, check=True,
+                       stdout=open(runs / f"{name}.{output.name}.log", "w"), stderr=subprocess.STDOUT)
+        print(f"{name}: evaluated {weights.name} -> {output.name}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", choices=tuple(STUDIES), default="recipes", help="which table (default recipes)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="training seeds (default: 0 for recipes, 0 1 for options)")
     parser.add_argument("--runs", type=Path, default=REPO.parent / "runs", help="run directories (outside the checkout)")
     parser.add_argument("--budget", type=float, default=1200.0, help="CPU seconds per configuration (default 1200)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="configurations at once, one per core")
+    parser.add_argument("--cores", type=int, nargs="+", default=None,
+                        help="cores to pin the jobs to (default 0 .. jobs-1)")
+    parser.add_argument("--train-only", action="store_true", help="train, do not evaluate")
     parser.add_argument("--only", nargs="*", help="configuration names to run (default: all)")
     args = parser.parse_args(argv)
     runs = args.runs.resolve()
     runs.mkdir(parents=True, exist_ok=True)
-    for data, extra in (("dataset.npz", []), ("dataset32k.npz", ["--slice-len", "32768"])):
+    seeds = args.seeds if args.seeds is not None else ([0] if args.study == "recipes" else [0, 1])
+    chosen = [c for c in STUDIES[args.study] if not args.only or c[0] in args.only]
+    for data in sorted({c[1] for c in chosen}):
         if not (runs / data).exists():
             subprocess.run([str(BEATGAN), "prepare", str(REPO / "data" / "open_loops"), "-o", str(runs / data),
-                            *extra, "--quiet"], check=True)
-    todo = [c for c in CONFIGS if not args.only or c[0] in args.only]
+                            *DATASETS[data], "--quiet"], check=True)
+    # seed-major, so that every configuration has one seed before any has two
+    todo = [(name if args.study == "recipes" and seed == 0 else f"{name}_s{seed}", data, options, seed)
+            for seed in seeds for name, data, options in chosen]
     lock = threading.Lock()
 
     def worker(core: int) -> None:
@@ -117,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             with lock:
                 if not todo:
                     return
-                name, data, options = todo.pop(0)
-            run_config(runs, name, data, options, args.budget, core)
+                name, data, options, seed = todo.pop(0)
+            run_config(runs, name, data, options, args.budget, core, seed, evaluate=not args.train_only)
 
-    threads = [threading.Thread(target=worker, args=(core,)) for core in range(args.jobs)]
+    cores = args.cores if args.cores else list(range(args.jobs))
+    threads = [threading.Thread(target=worker, args=(core,)) for core in cores]
     for t in threads:
         t.start()
     for t in threads:
