@@ -82,6 +82,28 @@ def discriminator_plan(config: ModelConfig) -> list[tuple[int, int]]:
 
 
 @keras.saving.register_keras_serializable(package="beatgan")
+class BatchNorm(layers.BatchNormalization):
+    """Keras' BatchNormalization with batch moments exact to the second derivative on both backends.
+
+    TensorFlow's ``tf.nn.moments`` (behind ``keras.ops.moments`` there) stops the gradient of
+    the mean inside the variance: harmless for a first derivative, where that term is zero,
+    but the gradient penalty differentiates the critic's gradient again, and there it is not.
+    This layer computes the moments with plain :mod:`keras.ops` (float32), so the penalty's
+    second derivative is the same on TensorFlow and JAX (tested). Parameters and behaviour
+    are Keras' otherwise: scale, offset, moving mean and variance per channel (``4 * C``).
+    """
+
+    def _moments(self, inputs, mask):
+        if mask is not None:
+            return super()._moments(inputs, mask)
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=self._reduction_axes, keepdims=True)
+        variance = ops.mean(ops.square(x - mean), axis=self._reduction_axes)
+        mean = ops.squeeze(mean, axis=self._reduction_axes)
+        return ops.cast(mean, inputs.dtype), ops.cast(variance, inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="beatgan")
 class MinibatchStd(layers.Layer):
     """Append the batch's spread as one feature channel (ProGAN, Karras et al. 2018, section 3).
 
@@ -189,7 +211,7 @@ def build_generator(config: ModelConfig, *, name: str = "generator") -> keras.Mo
     x = layers.Dense(BASE_LENGTH * width, name="dense")(z)  # (B, 16 * 16d)
     x = layers.Reshape((BASE_LENGTH, width), name="reshape")(x)  # (B, 16, 16d)
     if config.batchnorm:
-        x = layers.BatchNormalization(name="batchnorm")(x)  # (B, 16, 16d)
+        x = BatchNorm(name="batchnorm")(x)  # (B, 16, 16d)
     x = layers.ReLU(name="relu")(x)
     plan = generator_plan(config)
     for i, (filters, stride) in enumerate(plan):
@@ -202,7 +224,7 @@ def build_generator(config: ModelConfig, *, name: str = "generator") -> keras.Mo
             )(x)  # (B, length * stride, filters): 16 -> 64 -> ... -> slice_len
         if i < len(plan) - 1:
             if config.batchnorm:
-                x = layers.BatchNormalization(name=f"batchnorm_{i}")(x)  # (B, length * stride, filters)
+                x = BatchNorm(name=f"batchnorm_{i}")(x)  # (B, length * stride, filters)
             x = layers.ReLU(name=f"relu_{i}")(x)
     # tanh in float32 so a mixed-precision generator still returns float32 audio
     audio = layers.Activation("tanh", dtype="float32", name="tanh")(x)  # (B, slice_len, c)
@@ -243,7 +265,7 @@ def build_discriminator(config: ModelConfig, *, name: str = "discriminator", see
             x
         )  # (B, length / stride, filters): 16384 -> 4096 -> ... -> 16
         if config.batchnorm and i > 0:
-            x = layers.BatchNormalization(name=f"batchnorm_{i}")(x)  # (B, length / stride, filters)
+            x = BatchNorm(name=f"batchnorm_{i}")(x)  # (B, length / stride, filters)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu_{i}")(x)
         if i < len(plan) - 1 and config.phase_shuffle > 0:
             shuffle_seed = None if seed is None else seed + i

@@ -114,3 +114,63 @@ def test_configs_are_frozen_and_replace_validates():
     assert config.replace(model_dim=32).model_dim == 32
     with pytest.raises(ConfigError, match="channels=5"):
         config.replace(channels=5)
+
+
+# --- issue 25: WaveGAN's option set and the small-data levers -----------------------------------------
+
+
+def test_new_options_default_to_the_paper():
+    model, train = ModelConfig(), TrainConfig()
+    assert (model.upsample, model.post_filter, model.batchnorm, model.minibatch_std) == ("transposed", 0, False, 0)
+    assert (train.loss, train.optimizer, train.gp_every, train.ema_decay, train.critic_augment) == (
+        "wgan-gp", "adam", 1, 0.0, "")
+    assert train.augmentations == ()
+
+
+@pytest.mark.parametrize("loss, optimizer, d_rate, g_rate, beta_2", [
+    ("wgan-gp", "adam", 1e-4, 1e-4, 0.9), ("wgan", "rmsprop", 5e-5, 5e-5, 0.9),
+    ("dcgan", "adam", 2e-4, 2e-4, 0.999), ("lsgan", "rmsprop", 1e-4, 1e-4, 0.9), ("hinge", "adam", 1e-4, 1e-4, 0.9)])
+def test_each_loss_brings_the_reference_optimizer(loss, optimizer, d_rate, g_rate, beta_2):
+    for config in (TrainConfig(loss=loss), TrainConfig().replace(loss=loss)):
+        assert (config.optimizer, config.d_learning_rate, config.g_learning_rate, config.beta_1, config.beta_2) == (
+            optimizer, d_rate, g_rate, 0.5, beta_2)
+    # what is given stays, over the loss's value and across a change of loss
+    assert TrainConfig(loss=loss, d_learning_rate=3e-4).d_learning_rate == 3e-4
+    assert TrainConfig(d_learning_rate=3e-4).replace(loss=loss).d_learning_rate == 3e-4
+    assert TrainConfig(loss=loss, optimizer="adam").optimizer == "adam"
+
+
+def test_a_saved_config_of_another_loss_round_trips(tmp_path):
+    config = TrainConfig(loss="wgan", critic_augment="gain,flip", ema_decay=0.999)
+    config.save(tmp_path / "c.json")
+    assert TrainConfig.load(tmp_path / "c.json") == config
+    assert TrainConfig.load(tmp_path / "c.json").augmentations == ("flip", "gain")
+    assert TrainConfig(critic_augment="all").augmentations == ("flip", "swap", "gain", "shift", "noise")
+
+
+@pytest.mark.parametrize("field, value, allowed", [
+    ("upsample", "linear", r"upsample='linear' must be one of \('transposed', 'nearest'\)"),
+    ("post_filter", -1, r"post_filter=-1 must be an integer in \[0, 4096\]"),
+    ("post_filter", 2.5, r"post_filter=2.5 must be an integer"),
+    ("batchnorm", 1, "batchnorm=1 must be true or false"),
+    ("minibatch_std", 1, r"minibatch_std=1 must be 0 \(off\) or a group size in \[2, 256\]"),
+])
+def test_invalid_new_model_values_name_the_field(field, value, allowed):
+    with pytest.raises(ConfigError, match=allowed):
+        ModelConfig(**{field: value})
+
+
+@pytest.mark.parametrize("changes, allowed", [
+    ({"loss": "wasserstein"}, r"loss='wasserstein' must be one of \('wgan-gp', 'wgan', 'dcgan', 'lsgan', 'hinge'\)"),
+    ({"optimizer": "sgd"}, r"optimizer='sgd' must be one of \('adam', 'rmsprop'\)"),
+    ({"gp_every": 0}, "gp_every=0 must be a positive integer"),
+    ({"gp_every": 2, "loss": "hinge"}, "gp_every=2 needs loss='wgan-gp'"),
+    ({"ema_decay": 1.0}, r"ema_decay=1.0 must be a number in \[0, 1\)"),
+    ({"ema_decay": -0.1}, r"ema_decay=-0.1 must be a number in \[0, 1\)"),
+    ({"critic_augment": "flip,blur"}, r"unknown \['blur'\]; allowed: 'all', '' or a comma list of flip, swap"),
+    ({"critic_augment": 3}, "critic_augment=3 must be a string"),
+    ({"d_learning_rate": 0}, "d_learning_rate=0 must be a positive number"),
+])
+def test_invalid_new_train_values_name_the_field(changes, allowed):
+    with pytest.raises(ConfigError, match=allowed):
+        TrainConfig(**changes)

@@ -660,3 +660,138 @@ def test_adam_steps_with_phase_shuffle_agree_across_backends_and_with_the_formul
 def test_adam_steps_with_phase_shuffle_agree_at_the_default_critic_updates(tmp_path, monkeypatch):
     """As above with WaveGAN's 5 critic updates per generator step, batch 3, model_dim 4."""
     _check_adam_runs(tmp_path, monkeypatch, (4, 3, 5, 3))
+
+
+# --- issue 25: WaveGAN's option set and the small-data levers --------------------------------------------
+
+def test_the_paper_defaults_give_the_losses_of_before_the_options():
+    """Golden losses of three steps of a tiny default run, recorded with the code before issue 25 (5e296d2)."""
+    from beatgan.run import train
+
+    audio = np.random.default_rng(11).uniform(-0.8, 0.8, (12, 16384, 2)).astype(np.float32)
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(audio, run_dir, model_config=TINY, train_config=TrainConfig(batch_size=2, d_steps=2, steps=3, seed=4),
+              progress=False, eval_every=0, tensorboard=False, log_every=1)
+        rows = [json.loads(x) for x in Path(run_dir, "metrics.jsonl").read_text().splitlines()]
+    got = np.array([[r[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")] for r in rows if "d_loss" in r])
+    before = {  # d_loss, g_loss, gp, wasserstein per step
+        "tensorflow": [[8.211912155151367, 0.00010722813749453053, 0.8209919929504395, -0.001992927398532629],
+                       [8.082080841064453, -0.0002537498949095607, 0.8090347051620483, 0.008265954442322254],
+                       [8.158482551574707, 0.0001676268584560603, 0.815596342086792, -0.0025190645828843117]],
+        "jax": [[7.711806297302246, -0.00035029082209803164, 0.7706780433654785, -0.005025844089686871],
+                [7.48851203918457, -9.28231020225212e-05, 0.7517278790473938, 0.028767088428139687],
+                [7.48030948638916, 0.0003302613040432334, 0.7523864507675171, 0.04355473816394806]],
+    }[keras.backend.backend()]
+    # the same on this machine bit for bit; other CPUs round differently, so a small tolerance
+    np.testing.assert_allclose(got, before, rtol=1e-4, atol=1e-6)
+
+
+def test_make_optimizers_follow_the_loss():
+    d_opt, g_opt = make_optimizers(TrainConfig(loss="wgan"))
+    assert isinstance(d_opt, keras.optimizers.RMSprop) and isinstance(g_opt, keras.optimizers.RMSprop)
+    assert float(d_opt.learning_rate) == pytest.approx(5e-5) and d_opt.rho == 0.9 and d_opt.epsilon == 1e-10
+    d_opt, _ = make_optimizers(TrainConfig(loss="dcgan"))
+    assert isinstance(d_opt, keras.optimizers.Adam) and (d_opt.beta_1, d_opt.beta_2) == (0.5, 0.999)
+    assert float(d_opt.learning_rate) == pytest.approx(2e-4)
+
+
+def test_minibatch_std_needs_a_batch_of_whole_groups():
+    with pytest.raises(ConfigError, match="batch_size=6 must be a multiple of minibatch_std=4"):
+        WaveGAN(ModelConfig(model_dim=2, minibatch_std=4), TrainConfig(batch_size=6))
+
+
+def test_one_draw_of_augmentations_transforms_real_and_fake_alike(monkeypatch):
+    from beatgan import critic_augment
+
+    calls = []
+    original = critic_augment.apply
+
+    def spy(audio, params):
+        calls.append((id(params), sorted(params)))
+        return original(audio, params)
+
+    monkeypatch.setattr(critic_augment, "apply", spy)
+    config = TrainConfig(batch_size=2, d_steps=3, seed=1, critic_augment="all")
+    gan = WaveGAN(TINY, config)
+    gan.compile()
+    audio = _batch(np.random.default_rng(2), (6, 16384, 2)) * 0.5
+    history = gan.fit(LoopBatches(audio, batch_size=2, d_steps=3, seed=0, steps=1), epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][-1])
+    # traced once: per critic update real and generated through the same draw, then the generator's own
+    pairs = [calls[i:i + 2] for i in range(0, len(calls) - 1, 2)]
+    assert all(a[0] == b[0] and a[1] == list(sorted(["sign", "swap", "gain", "shift", "noise"])) for a, b in pairs)
+    assert len(calls) in (2 * 3 + 1, 2 + 1)  # unrolled (TensorFlow) or one scanned update (JAX)
+    assert calls[-1][0] != calls[-2][0]
+
+
+def test_lazy_penalty_is_k_times_the_penalty_on_every_kth_critic_update():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the TensorFlow step's penalty term; the JAX one is compared with it in the options worker")
+    gan = WaveGAN(ModelConfig(model_dim=2, phase_shuffle=0), TrainConfig(batch_size=2, gp_every=3))
+    gan.compile()
+    rng = np.random.default_rng(5)
+    real, fake = _batch(rng, (2, 16384, 2)), _batch(rng, (2, 16384, 2)) * 0.1
+    alpha = rng.uniform(0, 1, (2, 1, 1)).astype("float32")
+    full = float(gradient_penalty(gan.discriminator, real, fake, alpha))
+    terms = []
+    for iteration in range(4):
+        gan.d_optimizer.iterations.assign(iteration)
+        terms.append(float(gan._penalty_tensorflow(real, fake, alpha)))
+    np.testing.assert_allclose(terms, [3 * full, 0.0, 0.0, 3 * full], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def option_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("options")
+    worker = Path(__file__).with_name("_options_worker.py")
+    out = {}
+    for backend, peer in (("tensorflow", None), ("jax", root / "tensorflow")):
+        (root / backend).mkdir()
+        command = [sys.executable, str(worker), str(root / backend)] + ([str(peer)] if peer else [])
+        done = subprocess.run(command, env=_worker_env(backend), capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-4000:]
+        with np.load(root / backend / "results.npz") as results:
+            out[backend] = {key: results[key] for key in results.files}
+    return out
+
+
+OPTION_CASES = ("nearest", "post_filter", "batchnorm", "minibatch_std", "wgan", "dcgan", "lsgan", "hinge",
+                "gp_every", "ema", "critic_augment")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", OPTION_CASES)
+def test_each_option_agrees_across_backends(option_runs, case):
+    tf_run, jax_run = option_runs["tensorflow"], option_runs["jax"]
+    logs = tf_run[f"{case}/logs"]
+    assert logs.shape == (2, 4) and np.isfinite(logs).all()
+    # nearest's generator starts six times louder, which amplifies float32 rounding in the critic's updates
+    # (the penalty's gradients themselves agree to 4e-6, relative); every other case agrees to about 1e-7
+    tolerance = 1e-3 if case == "nearest" else 1e-5
+    np.testing.assert_allclose(jax_run[f"{case}/logs"], logs, rtol=tolerance, atol=tolerance)
+    keys = [k for k in tf_run if k.startswith(f"{case}/weights/")]
+    assert keys
+    for key in keys:
+        np.testing.assert_allclose(jax_run[key], tf_run[key], atol=tolerance, err_msg=key)
+    if case in ("wgan",):  # every critic weight clipped to 0.01
+        critic = [k for k in keys if "/discriminator/" in k]
+        assert max(np.abs(tf_run[k]).max() for k in critic) <= 0.01 + 1e-7
+    if case in ("dcgan", "lsgan", "hinge", "wgan"):
+        assert (logs[:, 2] == 0).all()  # no penalty outside wgan-gp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_ema_follows_its_recurrence(option_runs, backend):
+    run = option_runs[backend]
+    generators, averages = run["ema/generators"], run["ema/averages"]  # after each step; the start first
+    assert len(averages) == len(generators) + 1
+    np.testing.assert_array_equal(averages[0], option_runs["tensorflow"]["ema/averages"][0])
+    want = averages[0]
+    for step, weights in enumerate(generators):
+        want = 0.75 * want + 0.25 * weights  # ema = decay * ema + (1 - decay) * weights, decay 0.75
+        np.testing.assert_allclose(averages[step + 1], want, atol=1e-7)
+    assert not np.allclose(averages[-1], generators[-1])

@@ -116,3 +116,56 @@ def test_losses_compute_in_float32_whatever_keras_default_float_type(rng, float6
         **dict(zip(("d_loss", "wasserstein"), critic_loss(scores[0], scores[1], np.float32(0.1), 10.0))),
     }
     assert {name: _np(x).dtype for name, x in outputs.items()} == dict.fromkeys(outputs, np.dtype("float32"))
+
+
+# --- issue 25: the reference's other losses ------------------------------------------------------------
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+LOSS_FORMULAS = {  # independent numpy versions: (d_loss, g_loss) of scores r = D(real), f = D(fake)
+    "wgan": (lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
+    "dcgan": (lambda r, f: (_softplus(f).mean() + _softplus(-r).mean()) / 2,  # sigmoid cross-entropies
+              lambda f: _softplus(-f).mean()),
+    "lsgan": (lambda r, f: (((r - 1) ** 2).mean() + (f ** 2).mean()) / 2, lambda f: ((f - 1) ** 2).mean()),
+    "hinge": (lambda r, f: np.maximum(0, 1 - r).mean() + np.maximum(0, 1 + f).mean(), lambda f: -f.mean()),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_FORMULAS))
+def test_each_loss_equals_its_formula(rng, loss):
+    from beatgan.losses import adversarial_loss, discriminator_loss
+
+    r, f = rng.normal(0, 3, (16, 1)), rng.normal(0, 3, (16, 1))
+    d_loss, gap = discriminator_loss(loss, r.astype("float32"), f.astype("float32"), gp=5.0, gp_weight=10.0)
+    want_d, want_g = LOSS_FORMULAS[loss]
+    assert float(_np(d_loss)) == pytest.approx(want_d(r, f), rel=1e-5, abs=1e-6)  # no penalty in these losses
+    assert float(_np(gap)) == pytest.approx(r.mean() - f.mean(), rel=1e-5, abs=1e-6)
+    assert float(_np(adversarial_loss(loss, f.astype("float32")))) == pytest.approx(want_g(f), rel=1e-5, abs=1e-6)
+
+
+def test_wgan_gp_through_the_general_functions_is_the_critic_loss(rng):
+    from beatgan.losses import adversarial_loss, discriminator_loss
+
+    r, f = rng.normal(size=(8, 1)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    assert [float(_np(x)) for x in discriminator_loss("wgan-gp", r, f, 0.3, 10.0)] == \
+        [float(_np(x)) for x in critic_loss(r, f, 0.3, 10.0)]
+    assert float(_np(adversarial_loss("wgan-gp", f))) == float(_np(generator_loss(f)))
+
+
+def test_dcgan_loss_is_stable_for_large_logits():
+    from beatgan.losses import adversarial_loss, discriminator_loss
+
+    big = np.array([[1e4], [-1e4]], "float32")
+    assert np.isfinite(float(_np(discriminator_loss("dcgan", big, -big)[0])))
+    assert float(_np(adversarial_loss("dcgan", big))) == pytest.approx(5e3)  # softplus(-1e4) = 0, softplus(1e4) = 1e4
+
+
+def test_unknown_loss_is_an_error(rng):
+    from beatgan.losses import adversarial_loss, discriminator_loss
+
+    with pytest.raises(ValueError, match="loss='gan' must be one of"):
+        discriminator_loss("gan", np.zeros((2, 1), "float32"), np.zeros((2, 1), "float32"))
+    with pytest.raises(ValueError, match="loss='gan' must be one of"):
+        adversarial_loss("gan", np.zeros((2, 1), "float32"))

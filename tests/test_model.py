@@ -352,3 +352,99 @@ def test_critic_training_outputs_repeat_for_a_seed_and_differ_for_another():
     first = outputs(11)
     np.testing.assert_array_equal(outputs(11), first)
     assert not np.array_equal(outputs(12), first)
+
+
+# --- issue 25: the reference's options -------------------------------------------------------------
+
+
+def _counts(config):
+    return build_generator(config).count_params(), build_discriminator(config).count_params()
+
+
+def _widths(config):
+    """Channels after the generator's dense layer and each ConvT, and after each critic convolution."""
+    top = (16 if config.slice_len == 16384 else 32) * config.model_dim
+    generator = [top] + [filters for filters, _ in generator_plan(config)]
+    critic = [filters for filters, _ in discriminator_plan(config)]
+    return generator, critic
+
+
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_option_parameter_counts_follow_their_formulas(slice_len, channels):
+    base = ModelConfig(slice_len=slice_len, channels=channels, model_dim=4)
+    g0, d0 = _counts(base)
+    generator_widths, critic_widths = _widths(base)
+    # nearest: UpSampling1D + Conv1D of the same kernel and width has the ConvT's k * in * out + out
+    assert _counts(base.replace(upsample="nearest")) == (g0, d0)
+    # the post filter: one FIR of L taps per output channel, no bias
+    assert _counts(base.replace(post_filter=512)) == (g0 + 512 * channels, d0)
+    # batch norm: scale, offset, moving mean and variance per channel, after the dense layer and every ConvT
+    # but the last (the generator), after every convolution but the first (the critic)
+    assert _counts(base.replace(batchnorm=True)) == (g0 + 4 * sum(generator_widths[:-1]),
+                                                     d0 + 4 * sum(critic_widths[1:]))
+    # minibatch std: one more channel at the critic's top (16 steps) feeds the dense layer: 16 weights
+    assert _counts(base.replace(minibatch_std=4)) == (g0, d0 + BASE_LENGTH)
+
+
+@pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
+@pytest.mark.parametrize("options", [{"upsample": "nearest"}, {"post_filter": 32}, {"batchnorm": True},
+                                     {"minibatch_std": 2}])
+def test_option_output_shapes(slice_len, options):
+    config = ModelConfig(slice_len=slice_len, model_dim=2, **options)
+    z = np.random.default_rng(0).uniform(-1, 1, (4, config.latent_dim)).astype("float32")
+    for training in (False, True):
+        audio = keras.ops.convert_to_numpy(build_generator(config)(z, training=training))
+        assert audio.shape == (4, slice_len, 2) and audio.dtype == np.float32
+        assert np.all(np.abs(audio) <= 1) and np.std(audio) > 0
+        score = keras.ops.convert_to_numpy(build_discriminator(config, seed=0)(audio, training=training))
+        assert score.shape == (4, 1) and np.isfinite(score).all()
+
+
+def test_post_filter_is_a_fir_per_channel_clipped_to_unit_range():
+    config = ModelConfig(model_dim=2, post_filter=3)
+    with_filter = build_generator(config)
+    plain = build_generator(config.replace(post_filter=0))
+    plain.set_weights(with_filter.get_weights()[:-1])
+    taps = np.array([[[0.5, -2.0]], [[0.25, 0.0]], [[1.0, 1.0]]], "float32")  # (3 taps, 1, 2 channels)
+    with_filter.get_layer("post_filter").set_weights([taps.reshape(3, 2, 1)])
+    z = np.random.default_rng(1).uniform(-1, 1, (2, 100)).astype("float32")
+    x = keras.ops.convert_to_numpy(plain(z))  # (2, T, 2), the tanh output
+    padded = np.pad(x, ((0, 0), (1, 1), (0, 0)))
+    want = sum(padded[:, k:k + x.shape[1]] * taps[k, 0] for k in range(3))  # correlation, 'same' padding
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(with_filter(z)), np.clip(want, -1, 1), atol=1e-6)
+
+
+def test_nearest_upsampling_repeats_then_convolves():
+    config = ModelConfig(model_dim=2, upsample="nearest")
+    generator = build_generator(config)
+    layer = generator.get_layer("upsample_0")
+    x = np.arange(6, dtype="float32").reshape(1, 3, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), np.repeat(x, 4, axis=1))
+    assert generator.get_layer("upconv_0").strides == (1,)
+
+
+def test_minibatch_std_appends_the_spread_of_each_group():
+    from beatgan.model import MinibatchStd
+
+    x = np.random.default_rng(2).normal(size=(6, 5, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(MinibatchStd(3)(x))
+    assert out.shape == (6, 5, 4)
+    np.testing.assert_array_equal(out[..., :3], x)
+    groups = x.reshape(3, 2, 5, 3)  # example b in group b mod 2, as ProGAN
+    spread = np.sqrt(groups.var(axis=0) + 1e-8).mean(axis=(1, 2))  # (2,)
+    want = np.tile(spread, 3)  # examples 0..5 -> groups 0, 1, 0, 1, 0, 1
+    np.testing.assert_allclose(out[:, :, 3], np.repeat(want[:, None], 5, axis=1), rtol=1e-5)
+    # identical examples have no spread: the feature a collapsed batch shows the critic
+    same = keras.ops.convert_to_numpy(MinibatchStd(3)(np.repeat(x[:1], 6, axis=0)))
+    np.testing.assert_allclose(same[..., 3], 1e-4, rtol=1e-3)
+
+
+def test_batch_norm_moments_are_exact():
+    from beatgan.model import BatchNorm
+
+    x = np.random.default_rng(3).normal(2.0, 3.0, size=(4, 7, 3)).astype("float32")
+    layer = BatchNorm()
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    want = (x - x.mean(axis=(0, 1))) / np.sqrt(x.var(axis=(0, 1)) + layer.epsilon)
+    np.testing.assert_allclose(out, want, atol=1e-5)
