@@ -1,6 +1,11 @@
 """Issue 25's options on one backend, run in a subprocess by tests/test_gan.py (a backend is fixed per process).
 
     python tests/_options_worker.py OUT_DIR [PEER_DIR]
+    python tests/_options_worker.py --resume OUT_DIR
+
+``--resume`` trains each of :data:`RESUME_CASES` (every option at once, and the losses with their own
+optimizers) for three steps in one go and for two steps then resumed to three, through
+``beatgan.run.train``, and writes both runs' step losses and final checkpoint variables.
 
 For every case of :data:`CASES` (one option of ``ModelConfig`` / ``TrainConfig`` switched on in a
 tiny model) it trains two generator steps from fixed initial weights (the peer's, given PEER_DIR)
@@ -30,6 +35,40 @@ CASES = {
     "critic_augment": ({}, {"critic_augment": "all"}),
 }
 BATCH, D_STEPS, STEPS, LR = 2, 2, 2, 1e-3
+RESUME_CASES = {
+    "all_options": ({"upsample": "nearest", "post_filter": 8, "batchnorm": True, "minibatch_std": 2},
+                    {"ema_decay": 0.9, "critic_augment": "all", "gp_every": 2}),
+    "lsgan": ({"batchnorm": True}, {"loss": "lsgan"}),
+    "wgan": ({}, {"loss": "wgan", "ema_decay": 0.5}),
+}
+
+
+def resume(out_dir: Path) -> None:
+    import json
+
+    from beatgan.checkpoint import list_checkpoints, read_checkpoint
+    from beatgan.config import ModelConfig, TrainConfig
+    from beatgan.run import train
+
+    audio = np.random.default_rng(0).uniform(-0.9, 0.9, (8, 16384, 2)).astype("float32")
+    results = {}
+    for case, (model_options, train_options) in RESUME_CASES.items():
+        model_config = ModelConfig(model_dim=2, **model_options)
+        for name, stops in (("straight", (3,)), ("resumed", (2, 3))):
+            run_dir = out_dir / f"{case}_{name}"
+            for steps in stops:
+                train_config = TrainConfig(batch_size=BATCH, d_steps=D_STEPS, steps=steps, checkpoint_every=1,
+                                           preview_every=100, seed=9, **train_options)
+                train(audio, run_dir, model_config=model_config, train_config=train_config, progress=False,
+                      eval_every=0, tensorboard=False, log_every=1)
+            rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            results[f"{case}/{name}/logs"] = np.array(
+                [[r[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")] for r in rows if "d_loss" in r])
+            arrays, _ = read_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])
+            for key, value in arrays.items():
+                results[f"{case}/{name}/variables/{key}"] = value
+    np.savez(out_dir / "resume.npz", **results)
+
 
 
 def main(out_dir: Path, peer_dir: Path | None) -> None:
@@ -108,4 +147,7 @@ def main(out_dir: Path, peer_dir: Path | None) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    if sys.argv[1] == "--resume":
+        resume(Path(sys.argv[2]))
+    else:
+        main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

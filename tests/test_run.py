@@ -355,3 +355,103 @@ def test_train_minutes_option_stops_with_status_0_and_says_so(dataset, tmp_path,
     assert status == 0 and "time limit reached at step 1" in out and "done: step 1" in out
     assert main(["train", str(dataset), "--run-dir", str(tmp_path / "run2"), *TINY, "--minutes", "0"]) == 2
     assert "--minutes 0.0 must be a positive number of minutes" in capsys.readouterr().err
+
+
+# --- issue 25: the options in a run -------------------------------------------------------------------------
+
+NEW_OPTIONS = [("model", "upsample", "nearest"), ("model", "post_filter", 512), ("model", "batchnorm", True),
+               ("model", "minibatch_std", 2), ("train", "loss", "hinge"), ("train", "optimizer", "rmsprop"),
+               ("train", "gp_every", 4), ("train", "ema_decay", 0.999), ("train", "critic_augment", "all")]
+
+
+@pytest.mark.parametrize("part, field, value", NEW_OPTIONS)
+def test_a_changed_option_is_refused_on_resume(tmp_path, part, field, value):
+    _write_run(tmp_path, MODEL, TRAIN)
+    options = {"model_options" if part == "model" else "train_options": {field: value}}
+    with pytest.raises(ConfigError, match=f"{field}: run has"):
+        resolve_configs(tmp_path, **options)
+
+
+def test_new_options_are_command_line_options(tmp_path):
+    args = build_parser().parse_args(["train", "d.npz", "--run-dir", "r", "--upsample", "nearest", "--post-filter",
+                                      "512", "--batchnorm", "--minibatch-std", "4", "--loss", "lsgan", "--gp-every",
+                                      "2", "--ema-decay", "0.999", "--critic-augment", "flip,gain"])
+    assert (args.upsample, args.post_filter, args.batchnorm, args.minibatch_std) == ("nearest", 512, True, 4)
+    assert (args.loss, args.gp_every, args.ema_decay, args.critic_augment) == ("lsgan", 2, 0.999, "flip,gain")
+    assert build_parser().parse_args(["train", "d.npz", "--run-dir", "r", "--no-batchnorm"]).batchnorm is False
+    assert build_parser().parse_args(["train", "d.npz", "--run-dir", "r"]).d_learning_rate is None  # the loss's
+
+
+def test_a_bad_option_value_names_the_field_on_the_command_line(tmp_path, dataset, capsys):
+    assert main(["train", str(dataset), "--run-dir", str(tmp_path / "r"), "--critic-augment", "blur"]) == 2
+    assert "critic_augment='blur': unknown ['blur']" in capsys.readouterr().err
+    assert main(["train", str(dataset), "--run-dir", str(tmp_path / "r"), "--loss", "hinge", "--gp-every", "2"]) == 2
+    assert "gp_every=2 needs loss='wgan-gp'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ema_leaves_training_alone_and_is_what_a_run_exports(tmp_path, dataset, capsys):
+    from beatgan.checkpoint import RAW_WEIGHTS_FILE, load_generator
+
+    runs = {}
+    for name, decay in (("plain", 0.0), ("ema", 0.9)):
+        train(dataset, tmp_path / name, model_config=MODEL, train_config=TRAIN.replace(steps=3, ema_decay=decay),
+              progress=False, eval_every=0, tensorboard=False, log_every=1)
+        runs[name] = load_metrics(tmp_path / name)
+    for key in ("d_loss", "g_loss", "gp", "wasserstein"):  # the average never feeds back into training
+        np.testing.assert_array_equal(runs["plain"][key], runs["ema"][key])
+    weights = tmp_path / "ema" / "weights"
+    assert (weights / RAW_WEIGHTS_FILE).is_file() and not (tmp_path / "plain" / "weights" / RAW_WEIGHTS_FILE).exists()
+    average, _ = load_generator(weights)
+    plain, _ = load_generator(tmp_path / "plain" / "weights")
+    raw = np.load(weights / RAW_WEIGHTS_FILE)
+    for variable, trained in zip(average.weights, plain.weights):  # generator_raw.npz = the plain run's generator
+        np.testing.assert_array_equal(raw[variable.path], np.asarray(trained.numpy(), "float16"))
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(average.weights, plain.weights))
+    # beatgan export and evaluate --run-dir use the average, and say so
+    assert main(["export", "--run-dir", str(tmp_path / "ema"), "-o", str(tmp_path / "exported"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "holds the moving average of the generator's weights (EMA)" in out
+    exported, _ = load_generator(tmp_path / "exported")
+    for a, b in zip(exported.weights, average.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.fixture(scope="module")
+def resume_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    worker = Path(__file__).with_name("_options_worker.py")
+    out = {}
+    import beatgan
+
+    package_root = str(Path(beatgan.__file__).resolve().parents[1])
+    for backend in ("tensorflow", "jax"):
+        (root / backend).mkdir()
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        done = subprocess.run([sys.executable, str(worker), "--resume", str(root / backend)], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-4000:]
+        with np.load(root / backend / "resume.npz") as results:
+            out[backend] = {key: results[key] for key in results.files}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("case", ["all_options", "lsgan", "wgan"])
+def test_every_option_trains_finite_and_resumes_where_it_stopped(resume_runs, backend, case):
+    run = resume_runs[backend]
+    straight, resumed = run[f"{case}/straight/logs"], run[f"{case}/resumed/logs"]
+    assert straight.shape == (3, 4) and np.isfinite(straight).all()
+    # two steps, a checkpoint, a new process's worth of state, one more: the same as three in one go
+    np.testing.assert_allclose(resumed, straight, rtol=1e-6, atol=1e-7)
+    keys = [k.split("/variables/")[1] for k in run if k.startswith(f"{case}/straight/variables/")]
+    assert keys == [k.split("/variables/")[1] for k in run if k.startswith(f"{case}/resumed/variables/")]
+    for key in keys:
+        np.testing.assert_allclose(run[f"{case}/resumed/variables/{key}"], run[f"{case}/straight/variables/{key}"],
+                                   rtol=1e-6, atol=1e-7, err_msg=key)
+    if case != "lsgan":  # EMA on: its average and (all_options) the augmentation stream are in the checkpoint
+        assert any(k.startswith("ema_generator/") for k in keys)
+    if case == "all_options":
+        assert any(k.startswith("gan/augment_seed_generator/") for k in keys)
