@@ -130,6 +130,13 @@ def run_config(runs: Path, name: str, data: str, options: list[str], budget: flo
         shutil.copyfile(runs / name / "weights" / "config.json", raw / "config.json")
         shutil.copyfile(runs / name / "weights" / "generator_raw.npz", raw / "generator.npz")
         weights["evaluation_raw"] = raw
+    if name.startswith("base"):  # the free EMA check: the uniform average of the last five checkpoints
+        averaged = runs / name / "weights_avg5"
+        if not (averaged / "generator.npz").exists():
+            subprocess.run([*pin, str(REPO / ".venv" / "bin" / "python"), str(REPO / "benchmarks" / "average_checkpoints.py"),
+                            str(runs / name), "-o", str(averaged)], env=env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        weights["evaluation_avg5"] = averaged
     for folder, source in weights.items():
         evaluate_weights(runs, name, source, runs / name / folder, pin, env)
 
