@@ -233,7 +233,8 @@ class TrainConfig(_JsonConfig):
     gp_every: int = _field(1, "gradient penalty on every k-th critic update only, scaled by k (lazy "
                            "regularisation, StyleGAN2); 1 = every update, the paper's")
     ema_decay: float = _field(0.0, "decay of an exponential moving average of the generator's weights (Yazici et "
-                              "al. 2019), kept beside them; export and evaluation use it; 0 = off")
+                              "al. 2019; warmed up as TensorFlow's: min(decay, (1 + step) / (10 + step))), kept "
+                              "beside them; export and evaluation use it; 0 = off")
     critic_augment: str = _field("", "augmentations of the critic's inputs, real and generated alike (DiffAugment): "
                                  "'all' or a comma list of flip, swap, gain, shift, noise; '' = off")
     steps: int = _field(40_000, "generator updates; the original's 200k D updates are about 40k G updates")

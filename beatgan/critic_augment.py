@@ -28,7 +28,7 @@ from beatgan.config import AUGMENT_AMPLITUDE, CRITIC_AUGMENTS
 GAIN_DB = 6.0  # gains are uniform in [-GAIN_DB, +GAIN_DB] dB
 SHIFT_FRACTION = 64  # circular shifts of up to slice_len / SHIFT_FRACTION samples
 
-__all__ = ["draw", "apply", "GAIN_DB", "SHIFT_FRACTION"]
+__all__ = ["draw", "select", "rows", "apply", "GAIN_DB", "SHIFT_FRACTION"]
 
 
 def draw(names, seed_generator, calls: int, batch: int, length: int, channels: int) -> dict:

@@ -31,8 +31,8 @@ from beatgan import critic_augment
 from beatgan.backend import keras, ops, resolve_precision  # Keras imported quietly, after the backend is chosen
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int, check_seed
 from beatgan.errors import ConfigError, DatasetError
-from beatgan.losses import (METRIC_NAMES, WGAN_CLIP, adversarial_loss, discriminator_loss, interpolate,
-                            penalty_from_gradients)
+from beatgan.losses import (METRIC_NAMES, WGAN_CLIP, adversarial_loss, discriminator_loss, ema_decay_at,
+                            interpolate, penalty_from_gradients)
 from beatgan.model import build_discriminator, build_generator
 
 
@@ -137,8 +137,8 @@ class WaveGAN(keras.Model):
         The two networks (see :mod:`beatgan.model`).
     ema_generator : keras.Model or None
         With ``ema_decay`` > 0: the exponential moving average of the generator's weights
-        (``ema = decay * ema + (1 - decay) * weights`` after every generator update; batch-norm
-        statistics copied), not trained itself; None otherwise.
+        (``ema = d * ema + (1 - d) * weights`` after every generator update, ``d`` =
+        :func:`ema_decay_at`; batch-norm statistics copied), not trained itself; None otherwise.
     d_optimizer, g_optimizer : keras.optimizers.Adam
         Set by :meth:`compile`; ``g_optimizer.iterations`` counts generator steps.
     """
@@ -343,8 +343,9 @@ class WaveGAN(keras.Model):
             share = g_loss / replicas
         self.g_optimizer.apply_gradients(zip(tape.gradient(share, g_variables), g_variables))
         trainable = {id(v) for v in g_variables}
+        warm = ema_decay_at(tc.ema_decay, self.g_optimizer.iterations)  # the step just taken counts
         for average, variable in self.ema_pairs():  # batch-norm statistics are copied, weights averaged
-            decay = tc.ema_decay if id(variable) in trainable else 0.0
+            decay = warm if id(variable) in trainable else 0.0
             average.assign(decay * average + (1.0 - decay) * ops.cast(variable, average.dtype))
         d_loss, gp, wasserstein = (ops.mean(ops.stack(values)) for values in zip(*d_logs))
         values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "wasserstein": wasserstein}

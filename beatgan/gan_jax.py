@@ -16,7 +16,7 @@ import jax
 
 from beatgan import critic_augment
 from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
-from beatgan.losses import WGAN_CLIP, interpolate, penalty_from_gradients
+from beatgan.losses import WGAN_CLIP, ema_decay_at, interpolate, penalty_from_gradients
 
 
 def _positions(subset, full) -> list[int]:
@@ -171,9 +171,11 @@ def train_step_jax(gan, state, data):
         new_value.update({id(v): x for v, x in zip(G.non_trainable_variables, g_state)})
         averages = _positions([a for a, _ in pairs], gan.non_trainable_variables)
         trained = {id(v) for v in G.trainable_variables}
+        (g_iterations,) = _positions([gan.g_optimizer.iterations], gan.g_optimizer.variables)
+        warm = ema_decay_at(tc.ema_decay, g_opt[g_iterations])  # the step just taken counts
         updated = []
         for position, (_, variable) in zip(averages, pairs):
-            decay = tc.ema_decay if id(variable) in trained else 0.0
+            decay = warm if id(variable) in trained else 0.0
             updated.append(decay * non_trainable[position] + (1.0 - decay) * new_value[id(variable)])
         non_trainable = _put(non_trainable, averages, updated)
     optimizer_vars = _put(_put(optimizer_vars, do_index, d_opt), go_index, g_opt)

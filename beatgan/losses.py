@@ -1,4 +1,4 @@
-"""WGAN-GP's losses as pure functions of tensors (a leaf: both training steps import it).
+"""The GAN losses as pure functions of tensors (a leaf: both training steps import it), and the EMA's decay.
 
 The formulas (SPEC.md, "Training"; Gulrajani et al. 2017, algorithm 1)::
 
@@ -117,3 +117,14 @@ def adversarial_loss(loss: str, d_fake):
     if loss == "lsgan":
         return ops.mean(ops.square(fake - 1.0))
     raise ValueError(f"loss={loss!r} must be one of wgan-gp, wgan, dcgan, lsgan, hinge")
+
+
+def ema_decay_at(decay: float, step):
+    """The EMA's decay after generator update ``step`` (1, 2, ...): ``min(decay, (1 + step) / (10 + step))``.
+
+    TensorFlow's ``ExponentialMovingAverage`` warm-up (its ``num_updates``): the average forgets its
+    random start within tens of steps instead of ``1 / (1 - decay)`` (1000 at 0.999), then settles at
+    ``decay``. ``step`` may be a tensor (the optimizer's counter); returns float32.
+    """
+    step = ops.cast(step, "float32")
+    return ops.minimum(ops.cast(decay, "float32"), (1.0 + step) / (10.0 + step))

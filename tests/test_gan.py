@@ -689,6 +689,14 @@ def test_the_paper_defaults_give_the_losses_of_before_the_options():
     np.testing.assert_allclose(got, before, rtol=1e-4, atol=1e-6)
 
 
+def test_ema_decay_warms_up_as_tensorflows():
+    from beatgan.gan import ema_decay_at
+
+    got = [float(keras.ops.convert_to_numpy(ema_decay_at(0.999, step))) for step in (1, 10, 100, 10_000, 10**6)]
+    np.testing.assert_allclose(got, [2 / 11, 11 / 20, 101 / 110, 0.999, 0.999], rtol=1e-6)
+    assert float(keras.ops.convert_to_numpy(ema_decay_at(0.5, 30))) == pytest.approx(0.5)  # 31/40 > 0.5
+
+
 def test_make_optimizers_follow_the_loss():
     d_opt, g_opt = make_optimizers(TrainConfig(loss="wgan"))
     assert isinstance(d_opt, keras.optimizers.RMSprop) and isinstance(g_opt, keras.optimizers.RMSprop)
@@ -791,7 +799,8 @@ def test_ema_follows_its_recurrence(option_runs, backend):
     assert len(averages) == len(generators) + 1
     np.testing.assert_array_equal(averages[0], option_runs["tensorflow"]["ema/averages"][0])
     want = averages[0]
-    for step, weights in enumerate(generators):
-        want = 0.75 * want + 0.25 * weights  # ema = decay * ema + (1 - decay) * weights, decay 0.75
-        np.testing.assert_allclose(averages[step + 1], want, atol=1e-7)
+    for step, weights in enumerate(generators, start=1):
+        decay = min(0.75, (1 + step) / (10 + step))  # ema_decay 0.75 with TensorFlow's warm-up
+        want = decay * want + (1 - decay) * weights  # ema = d * ema + (1 - d) * weights
+        np.testing.assert_allclose(averages[step], want, atol=1e-7)
     assert not np.allclose(averages[-1], generators[-1])
