@@ -10,9 +10,9 @@ plus, where they exist, ``evaluation_raw/`` (the trained weights of a run that k
 One markdown row per evaluation: every metric with its 95 % bootstrap interval, then the real,
 collapsed and noise anchors of the first run.
 
-A difference is real only when the intervals do not overlap: a cell is marked ``+`` (better) or
-``-`` (worse) against the baseline row of the same seed (``base_sK``, its trained weights), and
-left unmarked otherwise.
+A difference is real only when the intervals do not overlap: a value is in **bold** (better) or
+*italic* (worse) against the baseline row of the same seed (``base_sK``, its trained weights), and
+plain otherwise.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ def verdict(report: dict, baseline: dict, metric: str) -> str:
 
 
 def cell(report: dict, metric: str, mark: str = "") -> str:
+    """``value [low, high]``; the value in bold when better than the baseline beyond the intervals, italic when worse."""
     value = report["metrics"]["generated"][metric]
     low, high = report["intervals"]["generated"][metric]
-    return f"{mark}{value:.3g} [{low:.3g}, {high:.3g}]"
+    shown = {"+": f"**{value:.3g}**", "-": f"*{value:.3g}*"}.get(mark, f"{value:.3g}")
+    return f"{shown} [{low:.3g}, {high:.3g}]"
 
 
 def describe(config: dict) -> str:

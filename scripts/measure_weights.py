@@ -30,7 +30,7 @@ from beatgan.atomic import write_json_atomic  # noqa: E402
 from beatgan.cli import main as beatgan  # noqa: E402
 from beatgan.corpus.render import MANIFEST  # noqa: E402
 
-EVALUATION_KEYS = ("command", "embedding", "fad_method", "metrics", "n_loops", "n_reference", "position", "seed",
+EVALUATION_KEYS = ("command", "embedding", "fad_method", "metrics", "intervals", "n_loops", "n_reference", "position", "seed",
                    "warnings")
 RECOVERY_KEYS = ("alpha", "effect_rank_biserial", "gap_db", "heldout_db", "heldout_score_median", "mann_whitney_u",
                  "min_effect", "p_value", "restarts", "seed", "steps", "training_db", "training_score_median",
