@@ -439,7 +439,7 @@ def resume_runs(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-@pytest.mark.parametrize("case", ["all_options", "lsgan", "wgan"])
+@pytest.mark.parametrize("case", ["all_options", "wgan"])
 def test_every_option_trains_finite_and_resumes_where_it_stopped(resume_runs, backend, case):
     run = resume_runs[backend]
     straight, resumed = run[f"{case}/straight/logs"], run[f"{case}/resumed/logs"]
@@ -451,7 +451,8 @@ def test_every_option_trains_finite_and_resumes_where_it_stopped(resume_runs, ba
     for key in keys:
         np.testing.assert_allclose(run[f"{case}/resumed/variables/{key}"], run[f"{case}/straight/variables/{key}"],
                                    rtol=1e-6, atol=1e-7, err_msg=key)
-    if case != "lsgan":  # EMA on: its average and (all_options) the augmentation stream are in the checkpoint
-        assert any(k.startswith("ema_generator/") for k in keys)
+    assert any(k.startswith("ema_generator/") for k in keys)  # EMA on in both: its average is in the checkpoint
+    if case == "wgan":  # RMSProp's state
+        assert any(k.startswith("d_optimizer/") and "velocit" in k for k in keys), keys
     if case == "all_options":
         assert any(k.startswith("gan/augment_seed_generator/") for k in keys)
