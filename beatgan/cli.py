@@ -30,7 +30,7 @@ import numpy as np
 import wavfile24
 from beatgan import __version__
 from beatgan.atomic import write_json_atomic, write_text_atomic
-from beatgan.config import ModelConfig, TrainConfig, check_positive_int
+from beatgan.config import AUGMENT_AMPLITUDE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
 _EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
@@ -81,8 +81,8 @@ def _prepare_options(parser: argparse.ArgumentParser) -> None:
     aug = parser.add_argument_group("augmentation")
     aug.add_argument("--copies", type=int, default=5,
                      help="noisy copies per loop; the originals are not kept (default: 5)")
-    aug.add_argument("--amplitude", type=float, default=0.0011,
-                     help="largest noise value as a fraction of full scale (default: 0.0011)")
+    aug.add_argument("--amplitude", type=float, default=AUGMENT_AMPLITUDE,
+                     help=f"largest noise value as a fraction of full scale (default: {AUGMENT_AMPLITUDE})")
     aug.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "int16"),
                         help="storage type of the audio; int16 and float16 halve the file (default: float32)")

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from beatgan.atomic import write_npz_atomic
 from beatgan.audio import AUDIO_EXTENSIONS, find_audio_files, read_head
-from beatgan.config import check_positive_int, check_range, check_seed
+from beatgan.config import AUGMENT_AMPLITUDE, check_positive_int, check_range, check_seed
 from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.extras import require
 
@@ -253,7 +253,7 @@ def load_loops(
     return Loops(audio=audio, names=names, skipped=skipped, sample_rate=settings["sample_rate"], settings=settings)
 
 
-def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = 0.0011, seed: int = 0) -> np.ndarray:
+def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> np.ndarray:
     """Return ``copies`` noisy copies of every loop, as the original's augmentation.
 
     Each copy adds independent uniform noise in [-amplitude, amplitude] to every sample
@@ -301,7 +301,7 @@ def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = 0.0011, se
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def augment_loops(loops: Loops, *, copies: int = 5, amplitude: float = 0.0011, seed: int = 0) -> Loops:
+def augment_loops(loops: Loops, *, copies: int = 5, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> Loops:
     """Return :func:`augment` of ``loops.audio`` with ``names`` repeated to match its rows.
 
     Row ``i * copies + k`` is copy ``k`` of ``loops.names[i]``; ``skipped`` and
@@ -321,7 +321,7 @@ def load_training_audio(
     channels: int | None = None,
     resample: str = "polyphase",
     copies: int = 5,
-    amplitude: float = 0.0011,
+    amplitude: float = AUGMENT_AMPLITUDE,
     seed: int = 0,
     cache: bool = True,
     progress: bool = True,

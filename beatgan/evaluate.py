@@ -75,6 +75,7 @@ from tqdm.auto import tqdm
 
 from beatgan import novelty
 from beatgan.atomic import write_text_atomic
+from beatgan.config import AUGMENT_AMPLITUDE
 from beatgan.data import augment
 from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.extras import require
@@ -94,7 +95,6 @@ TEMPO_SEARCH = (60.0, 180.0)  # bpm searched to find the reference's tempo range
 NDB_ALPHA = 0.05  # two-sided significance of the per-bin z-test
 NDB_MIN_PER_BIN = 5  # reference loops per bin at least; K is reduced (with a warning) below that
 QUIET_SHARE = 0.10  # the noise floor is the level of this share of the quietest frames
-AUGMENT_AMPLITUDE = 0.0011  # beatgan.data.augment's default
 RMS_FLOOR_DB = -100.0  # frame levels are floored here (digital silence)
 LINE_WINDOW = 4096  # samples per Welch segment of the line spectrum (3.6 Hz bins at 14.7 kHz)
 LINE_MEDIAN_BINS = 31  # running median over this many bins (111 Hz at 14.7 kHz) is a line's surroundings
