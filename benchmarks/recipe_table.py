@@ -10,6 +10,11 @@ plus, where they exist, ``evaluation_raw/`` (the trained weights of a run that k
 One markdown row per evaluation: every metric with its 95 % bootstrap interval, then the real,
 collapsed and noise anchors of the first run.
 
+Runs die with their machine, their evaluations need not: ``--export DIR`` writes each row as a small
+JSON (configuration, steps, CPU time, metrics and intervals of every set), committed under
+``benchmarks/options/``; ``--include DIR`` adds such rows to the table of a later session's runs (a
+run present in both is taken from its directory).
+
 A difference is real only when the intervals do not overlap: a value is in **bold** (better) or
 *italic* (worse) against the baseline row of the same seed (``base_sK``, its trained weights), and
 plain otherwise.
@@ -71,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, nargs="?", default=Path("../runs"))
     parser.add_argument("--baseline", default="base", help="name of the baseline configuration (default base)")
     parser.add_argument("--columns", nargs="+", default=list(COLUMNS))
+    parser.add_argument("--export", type=Path, help="write each row as NAME.json into this folder")
+    parser.add_argument("--include", type=Path, help="add the rows saved by --export in this folder")
     args = parser.parse_args(argv)
     rows, anchors, baselines = [], None, {}
     for run in sorted(p for p in args.runs.iterdir() if (p / "config.json").is_file()):
@@ -100,6 +107,26 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((name, describe(config), minutes, step, report, seed.group(1) if seed else "0"))
         if not any((run / f / "evaluation.json").is_file() for f in EVALUATIONS):
             print(f"{run.name}: not evaluated yet", file=sys.stderr)
+    if args.include and args.include.is_dir():
+        present = {row[0] for row in rows}
+        for path in sorted(args.include.glob("*.json")):
+            saved = json.loads(path.read_text())
+            if saved["name"] in present:
+                continue
+            report = saved["report"]
+            anchors = anchors or report
+            rows.append((saved["name"], saved["configuration"], saved["cpu_minutes"], saved["steps"], report,
+                         saved["seed"]))
+            if saved.get("baseline"):
+                baselines.setdefault(saved["seed"], report)
+    rows.sort(key=lambda row: (row[5], row[0]))
+    if args.export:
+        args.export.mkdir(parents=True, exist_ok=True)
+        for name, described, minutes, step, report, seed in rows:
+            keep = {k: report[k] for k in ("metrics", "intervals", "metric_info", "n_loops", "seed", "embedding")}
+            (args.export / f"{name}.json").write_text(json.dumps(
+                {"name": name, "configuration": described, "cpu_minutes": round(minutes, 2), "steps": step,
+                 "seed": seed, "baseline": baselines.get(seed) is report, "report": keep}, indent=1) + "\n")
     header = ["run", "configuration", "CPU min", "G steps", "G steps per CPU min", *args.columns]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
