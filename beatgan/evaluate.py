@@ -363,7 +363,10 @@ def tonal_lines(mono, sample_rate: int) -> np.ndarray:
         int64, shape (N,): lines per loop (see :func:`line_spectrum`); real drum loops have a few,
         a generator with upsampling artifacts tens.
     """
-    freqs, excess = line_spectrum(mono, sample_rate)
+    return _count_lines(*line_spectrum(mono, sample_rate))
+
+
+def _count_lines(freqs: np.ndarray, excess: np.ndarray) -> np.ndarray:
     return (excess[:, freqs >= LINE_MIN_HZ] > LINE_THRESHOLD_DB).sum(axis=1).astype(np.int64)
 
 
@@ -394,11 +397,21 @@ def upsampling_db(mono, sample_rate: int) -> np.ndarray:
         :func:`line_spectrum` in its nearest bin and the two beside it, averaged. About +2 dB
         for a loop without lines (the best of three noisy bins), 10-20 dB with imaging lines.
     """
-    freqs, excess = line_spectrum(mono, sample_rate)
+    return _line_levels(*line_spectrum(mono, sample_rate), sample_rate)
+
+
+def _line_levels(freqs: np.ndarray, excess: np.ndarray, sample_rate: int) -> np.ndarray:
     step = freqs[1] - freqs[0]
     centre = np.round(upsampling_frequencies(sample_rate) / step).astype(int)  # (L,)
     near = np.clip(centre[:, None] + np.arange(-1, 2)[None, :], 0, len(freqs) - 1)  # (L, 3)
     return excess[:, near].max(axis=2).mean(axis=1)  # (N, L, 3) -> (N,)
+
+
+def _artifacts(mono, sample_rate: int) -> dict:
+    """Per loop, from one line spectrum: ``tonal_lines``, ``upsampling_db`` and ``silence`` arrays (N,)."""
+    spectrum = line_spectrum(mono, sample_rate)
+    return {"tonal_lines": _count_lines(*spectrum), "upsampling_db": _line_levels(*spectrum, sample_rate),
+            "silence": silence(mono)}
 
 
 def silence(mono) -> np.ndarray:
@@ -559,14 +572,15 @@ def _cheap(mono, mel, ref: ReferenceFeatures, sample_rate) -> dict:
     d = _pairwise(flat)
     up = _upper(d)
     np.fill_diagonal(d, np.inf)
+    artifacts = _artifacts(mono, sample_rate)
     return {
         "diversity": float(np.median(up)) / ref.median_distance if len(up) else 0.0,
         "close_pairs": float(np.mean(d.min(axis=1) < ref.min_distance)),
         "ndb_k": ndb_k, "jsd": jsd,
         "noise_floor_db": float(np.percentile(_frame_db(mono), 100 * QUIET_SHARE)) - ref.noise_floor,
-        "tonal_lines": float(np.median(tonal_lines(mono, sample_rate))),
-        "upsampling_db": float(np.mean(upsampling_db(mono, sample_rate))),
-        "silence": float(np.mean(silence(mono))),
+        "tonal_lines": float(np.median(artifacts["tonal_lines"])),
+        "upsampling_db": float(np.mean(artifacts["upsampling_db"])),
+        "silence": float(np.mean(artifacts["silence"])),
         "_counts": counts, "_pairwise": up, "_spectrum": mel.mean(axis=(0, 2), dtype=np.float64) - ref.mean_spectrum,
     }
 
@@ -656,8 +670,7 @@ class _ResampleScorer:
         flat = mel.reshape(len(mel), -1).astype(np.float64)
         return {"emb": emb, "labels": vq(flat, self.ref.centres)[0], "distances": _pairwise(flat),
                 "spectrum": mel.mean(axis=2, dtype=np.float64), "frames": _frame_db(mono),
-                "tonal_lines": tonal_lines(mono, sample_rate), "upsampling_db": upsampling_db(mono, sample_rate),
-                "silence": silence(mono), **per_loop}
+                **_artifacts(mono, sample_rate), **per_loop}
 
     def fad(self, emb: np.ndarray) -> float:
         mu, sigma = _gaussian(emb, self.shrink)
