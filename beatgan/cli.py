@@ -510,8 +510,7 @@ def _similarity_recovery(args: argparse.Namespace, training, rate: int) -> None:
     """The latent-recovery report of ``similarity --recovery N``: training against held-out loops."""
     import tempfile  # here: fast --help
 
-    from beatgan.plots import recovery_figure  # here: fast --help
-    from beatgan.recovery_report import recovery_report  # here: after the backend is chosen
+    from beatgan.recover import recovery_report  # here: after the backend is chosen
 
     if args.weights is None:
         raise ConfigError("--recovery needs --weights: it recovers loops through the generator")
@@ -527,12 +526,9 @@ def _similarity_recovery(args: argparse.Namespace, training, rate: int) -> None:
                   f"{args.seed + 1000}), which the model never saw", file=sys.stderr)
         report = recovery_report(args.weights, training, heldout, n=args.recovery, steps=args.recovery_steps,
                                  seed=args.seed, progress=not args.quiet)
-    output = Path(args.output)
-    write_text_atomic(output / "recovery.txt", report.text() + "\n")
-    write_json_atomic(output / "recovery.json", report.to_dict())
-    recovery_figure(report).savefig(output / "recovery.png", dpi=100)
+    paths = report.save(args.output)
     print(report.text())
-    print(f"wrote {output}/recovery.txt, recovery.json, recovery.png")
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
 def _examples_options(parser: argparse.ArgumentParser) -> None:
@@ -759,7 +755,7 @@ def _recover(args: argparse.Namespace) -> int:
     """Find the latent whose loop is closest to LOOP; write the reconstruction and the latent, print the distance."""
     _start_backend(args)
     from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.explore import recover  # here: after the backend is chosen
+    from beatgan.recover import recover  # here: after the backend is chosen
     from beatgan.generate import write_clips  # here: after the backend is chosen
 
     generator, config = load_generator(args.weights)

@@ -71,6 +71,13 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int when it is an integer >= ``minimum`` (not a bool), else raise ConfigError naming it."""
+    _require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum,
+             f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
 def check_seed(value: Any, name: str = "seed") -> int:
     """Return ``value`` as an int when it is an integer >= 0 (not a bool), else raise ConfigError naming it."""
     _require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,

@@ -48,7 +48,7 @@ from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.extras import require
 
 __all__ = [
-    "Loops", "SkippedFileWarning", "load_loops", "augment", "augment_loops",
+    "Loops", "SkippedFileWarning", "load_loop", "load_loops", "augment", "augment_loops",
     "save_dataset", "load_dataset", "load_loops_file", "load_training_audio",
 ]
 
@@ -179,6 +179,76 @@ def _decode_folder(folder: Path, files: list[Path], settings: dict, progress: bo
             continue
         names.append(name)
     return audio[: len(names)], names, skipped
+
+
+def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_rate: int | None = None):
+    """Read or take one loop and make it a training-shaped example, saying what changed.
+
+    Files are decoded as the training data is (:func:`beatgan.audio.read_head`) and go
+    through the same mixing, anti-aliased resampling (soxr), cutting to the first
+    ``slice_len`` samples and zero-padding.
+
+    Parameters
+    ----------
+    loop : path-like or array_like
+        An audio file (WAV, FLAC, AIFF, OGG, ...), or float audio (frames,) or
+        (frames, channels) in [-1, 1] at ``input_rate``.
+    sample_rate, slice_len, channels : int
+        What the generator makes (Hz, samples, 1 or 2).
+    input_rate : int or None
+        Hz of an array ``loop``; None means ``sample_rate``. Ignored for files.
+
+    Returns
+    -------
+    audio : numpy.ndarray
+        float32, shape (slice_len, channels), in [-1, 1].
+    notes : list of str
+        One line per change made (resampled, mixed, cut, padded); empty when the loop
+        already had the generator's shape and rate.
+
+    Raises
+    ------
+    AudioError
+        An unreadable file, an array of the wrong shape, NaN or infinite samples, or a loop
+        that is silent after slicing.
+    """
+    settings = {"sample_rate": sample_rate, "slice_len": slice_len, "channels": channels, "resample": "polyphase"}
+    if isinstance(loop, (str, os.PathLike)):
+        name = str(loop)
+        if not Path(loop).is_file():
+            raise AudioError(f"loop {name!r} does not exist or is not a file")
+        try:
+            rate, data = read_head(loop, sample_rate=sample_rate, slice_len=slice_len, resample="polyphase")
+        except (OSError, RuntimeError, ValueError, EOFError) as error:  # wavfile24, libsndfile
+            raise AudioError(f"cannot read loop {name!r}: {error}") from None
+    else:
+        name = "the loop"
+        data = np.asarray(loop)
+        if data.ndim == 1:
+            data = data[:, None]
+        if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating) or data.shape[1] > 8:
+            raise AudioError(f"loop must be float audio (frames,) or (frames, channels), got {data.dtype} {data.shape}")
+        data = data.astype(np.float32)
+        rate = sample_rate if input_rate is None else check_positive_int("input_rate", input_rate)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise AudioError(f"{name} holds no audio frames (shape {data.shape})")
+    try:
+        audio = to_slice(data, rate, name, settings)
+    except AudioError as error:
+        raise AudioError(f"{name}: {error}") from None
+    notes = []
+    if rate != sample_rate:
+        notes.append(f"resampled from {rate} Hz to {sample_rate} Hz (soxr {SOXR_QUALITY}), as training data is")
+    if data.shape[1] != channels:
+        notes.append(f"{'mixed' if channels == 1 else 'mapped'} {data.shape[1]} channel(s) to {channels}")
+    frames = data.shape[0] * sample_rate / rate  # at the model's rate
+    if frames > slice_len + 0.5:
+        notes.append(f"cut to its first {slice_len} samples ({slice_len / sample_rate:.2f} s) as training data is")
+    elif frames < slice_len - 0.5:
+        notes.append(f"zero-padded from {frames:.0f} to {slice_len} samples as training data is")
+    if not np.any(audio):
+        raise AudioError(f"{name} is silent in its first {slice_len} samples at {sample_rate} Hz")
+    return audio, notes
 
 
 def load_loops(

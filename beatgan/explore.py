@@ -1,4 +1,4 @@
-"""Explore a generator's latent space: variations, morphs and latent recovery.
+"""Explore a generator's latent space: variations and morphs.
 
 Every function takes generator weights as a weights directory (``config.json`` and
 ``generator.npz``, as :func:`beatgan.checkpoint.export_generator` writes them) or a built
@@ -10,10 +10,8 @@ TensorFlow and JAX backends.
   reflection (see :func:`reflect`).
 * :func:`interpolate` and :func:`morph_loop`: a morph from ``z_a`` to ``z_b`` (spherical or
   linear), as clips or as one DAW loop, one bar per step.
-* :func:`recover`: the latent whose clip is closest to a given loop, by projected Adam on
-  ``z`` through the generator (log-mel plus waveform loss, several restarts in one batch).
-* :func:`recover_many`: the same for a batch of loops (:mod:`beatgan.recovery_report`
-  compares training and held-out loops with it).
+* :func:`render`: latents through the generator; latent recovery, the inverse, is
+  :mod:`beatgan.recover`.
 
 Rendering: every latent is run through the generator as its own batch of one, so a clip
 depends only on its latent. Batched matrix products round differently for each batch size
@@ -36,42 +34,27 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from beatgan.audio import loop_frames, read_head
-from beatgan.backend import keras, ops  # Keras imported quietly, after the backend is chosen
+from beatgan.audio import loop_frames
+from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
 from beatgan.checkpoint import load_generator
-from beatgan.config import ModelConfig
-from beatgan.data import SOXR_QUALITY, to_slice  # the training data's own slicing
-from beatgan.errors import AudioError, ConfigError
-from beatgan.extras import require
+from beatgan.config import ModelConfig, check_count, check_seed
+from beatgan.errors import ConfigError
 from beatgan.generate import LOOP_RATE, check_tempo, make_loop, sample_latents
-from beatgan.novelty import logmel_features, similarity_score
-
-librosa = require("librosa", "exploring the latent space")
 
 __all__ = [
-    "MODES", "Variations", "Recovery", "load_latent", "check_latent", "reflect",
-    "render", "variations", "interpolation_latents", "interpolate", "morph_loop", "load_loop", "recover",
-    "recover_many",
+    "MODES", "LoadedGenerator", "Variations", "as_generator", "load_latent", "check_latent", "reflect",
+    "render", "variations", "interpolation_latents", "interpolate", "morph_loop",
 ]
 
 MODES = ("slerp", "linear")
-# log-mel settings of the loss and of the reported distance: logmel_features' defaults
-N_FFT, HOP, N_MELS = 1024, 256, 64
-DB_FLOOR = -60.0  # logmel_features floors power at 1e-6 (-60 dB)
-DEFAULT_STEPS = 200  # Adam steps of recover; see benchmarks/recover.py
-DEFAULT_RESTARTS = 4  # random starts of recover, optimised as one batch
-DEFAULT_LEARNING_RATE = 0.05  # Adam step on z, whose range is [-1, 1]
-WAVEFORM_WEIGHT = 1.0  # weight of the relative waveform error next to the log-mel error
-CHUNK_ROWS = 16  # latents per optimisation batch of recover_many (loops x restarts)
 
 
 # --- inputs ---------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class _Model:
+class LoadedGenerator:
     """A generator and the shape of what it makes."""
 
     generator: object  # keras.Model (B, latent_dim) -> (B, slice_len, channels)
@@ -81,9 +64,27 @@ class _Model:
     sample_rate: int  # Hz; a bare keras.Model is taken to make ModelConfig's default rate
 
 
-def _model(weights) -> _Model:
-    """Load a weights directory or take a built generator."""
-    if isinstance(weights, _Model):
+def as_generator(weights) -> LoadedGenerator:
+    """Load a weights directory, or take a built generator, with the shape of what it makes.
+
+    Parameters
+    ----------
+    weights : path-like, keras.Model or LoadedGenerator
+        A weights directory (``config.json`` + ``generator.npz``), a built generator
+        (B, latent_dim) -> (B, slice_len, channels), or an already loaded one (returned as is).
+
+    Returns
+    -------
+    LoadedGenerator
+
+    Raises
+    ------
+    ConfigError
+        Anything else.
+    CheckpointError
+        An unreadable weights directory.
+    """
+    if isinstance(weights, LoadedGenerator):
         return weights
     if isinstance(weights, (str, os.PathLike)):
         generator, config = load_generator(weights)
@@ -95,23 +96,8 @@ def _model(weights) -> _Model:
                 f"weights={type(weights).__name__} must be a weights directory or a generator keras.Model"
             )
     _, slice_len, channels = generator.output_shape
-    return _Model(generator, int(generator.input_shape[-1]), int(slice_len), int(channels), int(rate))
+    return LoadedGenerator(generator, int(generator.input_shape[-1]), int(slice_len), int(channels), int(rate))
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _count(name: str, value, minimum: int = 1) -> int:
-    if not _is_int(value) or value < minimum:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _seed(value) -> int:
-    if not _is_int(value) or value < 0:
-        raise ConfigError(f"seed={value!r} must be an integer >= 0")
-    return int(value)
 
 
 def check_latent(z, latent_dim: int, *, name: str = "z") -> np.ndarray:
@@ -188,9 +174,9 @@ def load_latent(spec, latent_dim: int) -> np.ndarray:
     >>> bool((load_latent(7, 100) == load_latent("0@7", 100)).all())
     True
     """
-    latent_dim = _count("latent_dim", latent_dim)
-    if _is_int(spec):
-        index, seed = 0, _seed(spec)
+    latent_dim = check_count("latent_dim", latent_dim)
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        index, seed = 0, check_seed(spec)
         return sample_latents(1, latent_dim, seed=seed)[0]
     if isinstance(spec, str):
         match = _SEED_SPEC.match(spec)
@@ -253,7 +239,7 @@ def render(weights, latents) -> np.ndarray:
         float32, shape (N, slice_len, channels), in [-1, 1]; row ``i`` is bit-for-bit
         ``generator(latents[i:i + 1])`` whatever N is.
     """
-    model = weights if isinstance(weights, _Model) else _model(weights)
+    model = as_generator(weights)
     return _render(model.generator, np.asarray(latents, dtype=np.float32))
 
 
@@ -325,12 +311,12 @@ def variations(weights, z, n: int, *, spread: float = 0.1, seed: int = 0) -> Var
     CheckpointError
         An unreadable weights directory.
     """
-    n = _count("n", n)
+    n = check_count("n", n)
     if isinstance(spread, bool) or not isinstance(spread, (int, float, np.number)) or not math.isfinite(spread) \
             or spread < 0:
         raise ConfigError(f"spread={spread!r} must be a finite number >= 0 (latent units; the prior spans [-1, 1])")
-    seed = _seed(seed)
-    model = _model(weights)
+    seed = check_seed(seed)
+    model = as_generator(weights)
     source = _latent(z, model.latent_dim, "z")
     noise = np.random.default_rng(seed).standard_normal((n, model.latent_dim))
     latents = reflect(source[None, :].astype(np.float64) + float(spread) * noise)
@@ -371,7 +357,7 @@ def interpolation_latents(z_a, z_b, steps: int, *, mode: str = "slerp") -> np.nd
     ConfigError
         ``steps < 2``, an unknown mode, or latents of different shapes.
     """
-    steps = _count("steps", steps, 2)
+    steps = check_count("steps", steps, 2)
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {MODES}")
     a = np.asarray(z_a, dtype=np.float64).ravel()
@@ -423,10 +409,10 @@ def interpolate(weights, z_a, z_b, steps: int, *, mode: str = "slerp") -> np.nda
     CheckpointError
         An unreadable weights directory.
     """
-    steps = _count("steps", steps, 2)
+    steps = check_count("steps", steps, 2)
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} must be one of {MODES}")
-    model = _model(weights)
+    model = as_generator(weights)
     a = _latent(z_a, model.latent_dim, "z_a")
     b = _latent(z_b, model.latent_dim, "z_b")
     return _render(model.generator, interpolation_latents(a, b, steps, mode=mode))
@@ -461,10 +447,10 @@ def morph_loop(weights, z_a, z_b, steps: int, *, bpm: float, mode: str = "slerp"
     ConfigError
         As :func:`interpolate`, or an invalid tempo or rate.
     """
-    steps = _count("steps", steps, 2)
+    steps = check_count("steps", steps, 2)
     check_tempo(bpm, 1)
-    rate = _count("rate", rate)
-    model = _model(weights)
+    rate = check_count("rate", rate)
+    model = as_generator(weights)
     clips = interpolate(model, z_a, z_b, steps, mode=mode)
     bars = []
     with warnings.catch_warnings():
@@ -476,369 +462,3 @@ def morph_loop(weights, z_a, z_b, steps: int, *, bpm: float, mode: str = "slerp"
                 bar = np.concatenate([bar, np.zeros((length - len(bar), bar.shape[1]), np.float32)])
             bars.append(bar[:length])
     return np.concatenate(bars, axis=0)
-
-
-# --- latent recovery ------------------------------------------------------------------------------
-
-
-def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_rate: int | None = None):
-    """Read or take one loop and make it a training-shaped example, saying what changed.
-
-    Files are decoded as the training data is (:func:`beatgan.audio.read_head`) and go
-    through the same mixing, anti-aliased resampling (soxr), cutting to the first
-    ``slice_len`` samples and zero-padding.
-
-    Parameters
-    ----------
-    loop : path-like or array_like
-        An audio file (WAV, FLAC, AIFF, OGG, ...), or float audio (frames,) or
-        (frames, channels) in [-1, 1] at ``input_rate``.
-    sample_rate, slice_len, channels : int
-        What the generator makes (Hz, samples, 1 or 2).
-    input_rate : int or None
-        Hz of an array ``loop``; None means ``sample_rate``. Ignored for files.
-
-    Returns
-    -------
-    audio : numpy.ndarray
-        float32, shape (slice_len, channels), in [-1, 1].
-    notes : list of str
-        One line per change made (resampled, mixed, cut, padded); empty when the loop
-        already had the generator's shape and rate.
-
-    Raises
-    ------
-    AudioError
-        An unreadable file, an array of the wrong shape, NaN or infinite samples, or a loop
-        that is silent after slicing.
-    """
-    settings = {"sample_rate": sample_rate, "slice_len": slice_len, "channels": channels, "resample": "polyphase"}
-    if isinstance(loop, (str, os.PathLike)):
-        name = str(loop)
-        if not Path(loop).is_file():
-            raise AudioError(f"loop {name!r} does not exist or is not a file")
-        try:
-            rate, data = read_head(loop, sample_rate=sample_rate, slice_len=slice_len, resample="polyphase")
-        except (OSError, RuntimeError, ValueError, EOFError) as error:  # wavfile24, libsndfile
-            raise AudioError(f"cannot read loop {name!r}: {error}") from None
-    else:
-        name = "the loop"
-        data = np.asarray(loop)
-        if data.ndim == 1:
-            data = data[:, None]
-        if data.ndim != 2 or not np.issubdtype(data.dtype, np.floating) or data.shape[1] > 8:
-            raise AudioError(f"loop must be float audio (frames,) or (frames, channels), got {data.dtype} {data.shape}")
-        data = data.astype(np.float32)
-        rate = sample_rate if input_rate is None else _count("input_rate", input_rate)
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise AudioError(f"{name} holds no audio frames (shape {data.shape})")
-    try:
-        audio = to_slice(data, rate, name, settings)
-    except AudioError as error:
-        raise AudioError(f"{name}: {error}") from None
-    notes = []
-    if rate != sample_rate:
-        notes.append(f"resampled from {rate} Hz to {sample_rate} Hz (soxr {SOXR_QUALITY}), as training data is")
-    if data.shape[1] != channels:
-        notes.append(f"{'mixed' if channels == 1 else 'mapped'} {data.shape[1]} channel(s) to {channels}")
-    frames = data.shape[0] * sample_rate / rate  # at the model's rate
-    if frames > slice_len + 0.5:
-        notes.append(f"cut to its first {slice_len} samples ({slice_len / sample_rate:.2f} s) as training data is")
-    elif frames < slice_len - 0.5:
-        notes.append(f"zero-padded from {frames:.0f} to {slice_len} samples as training data is")
-    if not np.any(audio):
-        raise AudioError(f"{name} is silent in its first {slice_len} samples at {sample_rate} Hz; nothing to recover")
-    return audio, notes
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Recovery:
-    """The latent whose clip is closest to a loop.
-
-    Attributes
-    ----------
-    latent : numpy.ndarray
-        float32, shape (latent_dim,), in [-1, 1]: the best restart's latent.
-    audio : numpy.ndarray
-        float32, shape (slice_len, channels): the reconstruction, ``generator(latent[None])[0]``.
-    target : numpy.ndarray
-        float32, shape (slice_len, channels): the loop as recovered (resampled and sliced).
-    distance_db : float
-        RMS difference of the log-mel spectrograms of ``target`` and ``audio`` in dB, as
-        :func:`beatgan.novelty.logmel_nearest` measures (0 for a copy; unrelated loops of
-        the shipped model are 7-10 dB apart).
-    score : float
-        BeatGAN's similarity score ``similarity_score(target, audio)`` (<= 0.1: almost the
-        same loop; ~1 for an unrelated quiet one).
-    restart_distances_db : numpy.ndarray
-        float64, shape (restarts,): ``distance_db`` reached by each restart.
-    restart_latents : numpy.ndarray
-        float32, shape (restarts, latent_dim): each restart's best latent.
-    notes : tuple of str
-        What was done to the loop before recovery (resampled, cut, ...).
-    steps, restarts : int
-        Adam steps and random starts used.
-    sample_rate : int
-        Hz of ``audio`` and ``target``.
-    """
-
-    latent: np.ndarray
-    audio: np.ndarray
-    target: np.ndarray
-    distance_db: float
-    score: float
-    restart_distances_db: np.ndarray
-    restart_latents: np.ndarray
-    notes: tuple
-    steps: int
-    restarts: int
-    sample_rate: int
-
-    def to_dict(self) -> dict:
-        """The numbers (not the audio) as JSON-serialisable values."""
-        return {
-            "distance_db": self.distance_db, "score": self.score,
-            "restart_distances_db": [float(d) for d in self.restart_distances_db],
-            "latent": [float(v) for v in self.latent], "notes": list(self.notes),
-            "steps": self.steps, "restarts": self.restarts, "sample_rate": self.sample_rate,
-        }
-
-
-def _mel_matrix(sample_rate: int) -> np.ndarray:
-    return librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=N_MELS).T.astype(np.float32)  # (bins, n_mels)
-
-
-def _logmel_ops(audio, mel_matrix):
-    """Differentiable log-mel in dB of float (B, L, C) -> (B, frames, n_mels), as logmel_features."""
-    mono = ops.mean(audio, axis=-1)  # (B, L)
-    padded = ops.pad(mono, [[0, 0], [N_FFT // 2, N_FFT // 2]])  # librosa's center=True, zero padding
-    real, imag = ops.stft(padded, N_FFT, HOP, N_FFT, window="hann", center=False)  # (B, frames, bins)
-    mel = ops.matmul(real * real + imag * imag, mel_matrix)  # (B, frames, n_mels), power
-    return 10.0 * ops.log10(mel + 1e-6)  # smooth where logmel_features floors at -60 dB
-
-
-def _losses(output, target_db, target_wave, inverse_energy, mel_matrix):
-    """Per-example loss (B,): log-mel MSE in (10 dB)^2 plus the relative waveform error."""
-    spectral = ops.mean(ops.square((_logmel_ops(output, mel_matrix) - target_db) * 0.1), axis=(1, 2))
-    waveform = ops.sum(ops.square(output - target_wave), axis=(1, 2)) * inverse_energy
-    return spectral + WAVEFORM_WEIGHT * waveform
-
-
-def _adam(z, grad, m, v, t, learning_rate):
-    """One projected Adam step on z (beta 0.9 / 0.999), clipped back into [-1, 1]."""
-    m = 0.9 * m + 0.1 * grad
-    v = 0.999 * v + 0.001 * ops.square(grad)
-    m_hat = m / (1.0 - ops.power(0.9, t))
-    v_hat = v / (1.0 - ops.power(0.999, t))
-    z = ops.clip(z - learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8), -1.0, 1.0)
-    return z, m, v
-
-
-def _step_function(generator, mel_matrix):
-    """A compiled ``step(z, m, v, t, lr, target_db, target_wave, inverse_energy) -> (z, m, v, loss)``."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf  # here: only the TensorFlow backend needs it
-
-        @tf.function(jit_compile=True, reduce_retracing=True)
-        def step(z, m, v, t, lr, target_db, target_wave, inverse_energy):
-            with tf.GradientTape() as tape:
-                tape.watch(z)
-                per = _losses(generator(z, training=False), target_db, target_wave, inverse_energy, mel_matrix)
-                total = tf.reduce_sum(per)  # restarts do not interact: each row's gradient is its own
-            z, m, v = _adam(z, tape.gradient(total, z), m, v, t, lr)
-            return z, m, v, per
-
-        return step
-    if backend == "jax":
-        import jax  # here: only the JAX backend needs it
-
-        trainable = [w.value for w in generator.trainable_variables]
-        frozen = [w.value for w in generator.non_trainable_variables]
-
-        def total_loss(z, trainable, frozen, target_db, target_wave, inverse_energy):
-            output, _ = generator.stateless_call(trainable, frozen, z, training=False)
-            per = _losses(output, target_db, target_wave, inverse_energy, mel_matrix)
-            return jax.numpy.sum(per), per
-
-        value_and_grad = jax.value_and_grad(total_loss, has_aux=True)
-
-        @jax.jit
-        def jitted(z, m, v, t, lr, trainable, frozen, target_db, target_wave, inverse_energy):
-            (_, per), grad = value_and_grad(z, trainable, frozen, target_db, target_wave, inverse_energy)
-            z, m, v = _adam(z, grad, m, v, t, lr)
-            return z, m, v, per
-
-        def step(z, m, v, t, lr, target_db, target_wave, inverse_energy):
-            return jitted(z, m, v, t, lr, trainable, frozen, target_db, target_wave, inverse_energy)
-
-        return step
-    raise ConfigError(f"recover needs the tensorflow or jax Keras backend, this process runs {backend!r}")
-
-
-def _optimise(model: _Model, step, targets: np.ndarray, *, steps: int, restarts: int, rng, learning_rate: float):
-    """Best latent of every restart for every target: (K, restarts, latent_dim)."""
-    k = len(targets)
-    rows = k * restarts
-    mel_matrix = _mel_matrix(model.sample_rate)
-    target_wave = np.repeat(targets, restarts, axis=0)  # (K * R, L, C): restarts of a target adjacent
-    target_db = ops.convert_to_numpy(_logmel_ops(ops.convert_to_tensor(target_wave), mel_matrix))
-    energy = np.sum(np.square(target_wave, dtype=np.float64), axis=(1, 2))
-    inverse_energy = (1.0 / energy).astype(np.float32)
-    z = rng.uniform(-1.0, 1.0, (rows, model.latent_dim)).astype(np.float32)
-    best_z, best_loss = z.copy(), np.full(rows, np.inf)
-    m = np.zeros_like(z)
-    v = np.zeros_like(z)
-    tensors = [ops.convert_to_tensor(a) for a in (target_db, target_wave, inverse_energy)]
-    z, m, v = (ops.convert_to_tensor(a) for a in (z, m, v))
-    for i in range(steps):
-        # cosine decay to a tenth: big moves first, fine alignment last
-        lr = learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * i / steps)))
-        previous = z
-        z, m, v, per = step(z, m, v, ops.convert_to_tensor(np.float32(i + 1)),
-                            ops.convert_to_tensor(np.float32(lr)), *tensors)
-        per = ops.convert_to_numpy(per)
-        better = per < best_loss
-        if better.any():
-            best_loss = np.where(better, per, best_loss)
-            best_z[better] = ops.convert_to_numpy(previous)[better]
-    return best_z.reshape(k, restarts, model.latent_dim)
-
-
-def _distance_db(target: np.ndarray, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """RMS log-mel difference in dB between one target (L, C) and clips (N, L, C), as logmel_nearest."""
-    features = logmel_features(np.concatenate([target[None], audio]), sample_rate=sample_rate).astype(np.float64)
-    return np.sqrt(np.mean(np.square(features[1:] - features[0]), axis=1))
-
-
-def _check_search(steps, restarts, seed, learning_rate):
-    steps = _count("steps", steps)
-    restarts = _count("restarts", restarts)
-    seed = _seed(seed)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not 0 < learning_rate <= 1:
-        raise ConfigError(f"learning_rate={learning_rate!r} must be a number in (0, 1] (latent units per step)")
-    return steps, restarts, seed, float(learning_rate)
-
-
-def _finish(model: _Model, target, latents, notes, steps, restarts) -> Recovery:
-    clips = _render(model.generator, latents)  # (R, L, C), each exactly G(latent)
-    distances = _distance_db(target, clips, model.sample_rate)
-    best = int(np.argmin(distances))
-    return Recovery(
-        latent=latents[best].copy(), audio=clips[best], target=target, distance_db=float(distances[best]),
-        score=similarity_score(target, clips[best]), restart_distances_db=distances, restart_latents=latents,
-        notes=tuple(notes), steps=steps, restarts=restarts, sample_rate=model.sample_rate,
-    )
-
-
-def recover(weights, audio, *, steps: int = DEFAULT_STEPS, restarts: int = DEFAULT_RESTARTS, seed: int = 0,
-            learning_rate: float = DEFAULT_LEARNING_RATE, input_rate: int | None = None) -> Recovery:
-    """Find the latent whose clip is closest to a given loop.
-
-    Projected gradient descent (Adam, learning rate decayed by a cosine to a tenth) on ``z``
-    through the generator, ``z`` clipped back into the prior's support [-1, 1] after every
-    step. The loss is the mean squared difference of log-mel spectrograms (in units of 10 dB,
-    the same 1024-point STFT, 256 hop and 64 mels as :func:`beatgan.novelty.logmel_features`)
-    plus the waveform error relative to the loop's energy (BeatGAN's similarity score): the
-    spectrogram finds the right sounds, the waveform aligns their phase. ``restarts`` random
-    starts run as one batch; each keeps the latent of its lowest loss, and the restart whose
-    clip is nearest in log-mel distance wins. Under TensorFlow the step is an XLA-compiled
-    ``tf.function`` with a ``GradientTape``; under JAX a ``jax.jit`` of ``value_and_grad``
-    through ``generator.stateless_call``.
-
-    Parameters
-    ----------
-    weights : path-like or keras.Model
-        A weights directory or a built generator.
-    audio : path-like or array_like
-        The loop: an audio file, or float audio (frames,) or (frames, channels) at
-        ``input_rate``. It is resampled, mixed and sliced as training data is
-        (:func:`load_loop`); ``notes`` says what was done.
-    steps : int, default 200
-        Adam steps, >= 1. 40-90 ms each for 4 restarts of the shipped model on two busy CPU
-        cores, 6-13 s per recovery, reaching 0.5-0.9 dB on loops the model made (400 steps:
-        0.4-0.6 dB in 21-35 s); see ``benchmarks/recover.py``.
-    restarts : int, default 4
-        Random starts ``z ~ U(-1, 1)``, >= 1; they share one batch.
-    seed : int, default 0
-        Seeds the starts; the same seed, loop and weights give the same result on one backend.
-    learning_rate : float, default 0.05
-        Initial Adam step in latent units, in (0, 1].
-    input_rate : int or None
-        Hz of an array ``audio``; None means the model's rate.
-
-    Returns
-    -------
-    Recovery
-        The latent (latent_dim,), the reconstruction (slice_len, channels), the log-mel
-        distance in dB and the similarity score, and per-restart distances.
-
-    Raises
-    ------
-    AudioError
-        An unreadable, malformed or silent loop.
-    ConfigError
-        A non-positive ``steps`` or ``restarts``, a bad seed or learning rate, or a backend
-        other than TensorFlow or JAX.
-    CheckpointError
-        An unreadable weights directory.
-    """
-    steps, restarts, seed, learning_rate = _check_search(steps, restarts, seed, learning_rate)
-    model = _model(weights)
-    target, notes = load_loop(audio, sample_rate=model.sample_rate, slice_len=model.slice_len,
-                              channels=model.channels, input_rate=input_rate)
-    for note in notes:
-        warnings.warn(f"recover: {note}", stacklevel=2)
-    step = _step_function(model.generator, _mel_matrix(model.sample_rate))
-    latents = _optimise(model, step, target[None], steps=steps, restarts=restarts,
-                        rng=np.random.default_rng(seed), learning_rate=learning_rate)[0]
-    return _finish(model, target, latents, notes, steps, restarts)
-
-
-def recover_many(weights, loops, *, steps: int = DEFAULT_STEPS, restarts: int = DEFAULT_RESTARTS, seed: int = 0,
-                 learning_rate: float = DEFAULT_LEARNING_RATE, progress: bool = False) -> list:
-    """Recover several loops, a few loops per optimisation batch.
-
-    Parameters
-    ----------
-    weights : path-like or keras.Model
-        A weights directory or a built generator.
-    loops : array_like
-        float, shape (N, slice_len, channels) at the model's rate, none silent.
-    steps, restarts, seed, learning_rate
-        As for :func:`recover`; ``loops x restarts`` rows are optimised together, at most
-        16 per batch.
-    progress : bool, default False
-        Show a tqdm progress bar over batches.
-
-    Returns
-    -------
-    list of Recovery
-        One per loop, in order (``notes`` empty).
-
-    Raises
-    ------
-    AudioError
-        Loops of the wrong shape, or a silent loop.
-    ConfigError
-        As :func:`recover`.
-    """
-    steps, restarts, seed, learning_rate = _check_search(steps, restarts, seed, learning_rate)
-    model = _model(weights)
-    targets = np.asarray(loops)
-    expected = (model.slice_len, model.channels)
-    if targets.ndim != 3 or targets.shape[1:] != expected or not np.issubdtype(targets.dtype, np.floating):
-        raise AudioError(f"loops must be float (N, {expected[0]}, {expected[1]}), got {targets.dtype} {targets.shape}")
-    targets = targets.astype(np.float32, copy=False)
-    silent = np.flatnonzero(~np.any(targets.reshape(len(targets), -1) != 0, axis=1))
-    if len(silent):
-        raise AudioError(f"loops {silent[:8].tolist()} are silent; nothing to recover")
-    step = _step_function(model.generator, _mel_matrix(model.sample_rate))
-    rng = np.random.default_rng(seed)
-    per_batch = max(1, CHUNK_ROWS // restarts)
-    results = []
-    for start in tqdm(range(0, len(targets), per_batch), desc="recovering", unit="batch", disable=not progress):
-        chunk = targets[start : start + per_batch]
-        latents = _optimise(model, step, chunk, steps=steps, restarts=restarts, rng=rng, learning_rate=learning_rate)
-        results += [_finish(model, target, z, [], steps, restarts) for target, z in zip(chunk, latents)]
-    return results

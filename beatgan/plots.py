@@ -2,10 +2,13 @@
 
 Every function returns a matplotlib ``Figure`` or an IPython display object and
 draws nothing at import time, so it is easy to test headless (matplotlib's Agg
-backend). The novelty report's figures are built on
-:class:`matplotlib.figure.Figure` directly, never through ``pyplot``, so they
-need no display and leave the global backend alone (saving a PNG uses Agg); a
-notebook shows a returned figure with ``display(fig)``.
+backend). The figures of the novelty report, the evaluation and the latent
+recovery are built on :class:`matplotlib.figure.Figure` directly, never through
+``pyplot``, so they need no display and leave the global backend alone (saving a
+PNG uses Agg); a notebook shows a returned figure with ``display(fig)``. Only the
+notebook's two training figures (:func:`waveform_and_spectrogram`,
+:func:`loss_curves`) use ``pyplot``, imported when they are drawn: importing this
+module (and so :mod:`beatgan.evaluate` or :mod:`beatgan.novelty`) does not import it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from beatgan.extras import require
 
 _FIGURES = "drawing figures"
 librosa = require("librosa", _FIGURES)
-require("librosa.display", _FIGURES)
-plt = require("matplotlib.pyplot", _FIGURES)
 Figure = require("matplotlib.figure", _FIGURES).Figure
 soundfile = require("soundfile", _FIGURES)
 
@@ -54,6 +55,8 @@ def waveform_and_spectrogram(clips: Sequence[tuple[str, np.ndarray, int]], *, ma
     matplotlib.figure.Figure
         Two rows (waveform, spectrogram), one column per clip.
     """
+    plt = require("matplotlib.pyplot", _FIGURES)  # here: pyplot picks a GUI backend; only these figures need it
+    require("librosa.display", _FIGURES)  # here: librosa.display imports pyplot
     fig, axes = plt.subplots(2, len(clips), figsize=(5 * len(clips), 6), squeeze=False)
     for column, (label, audio, rate) in enumerate(clips):
         mid = _as_2d(audio).mean(axis=1)
@@ -82,6 +85,7 @@ def loss_curves(metrics: dict):
     -------
     matplotlib.figure.Figure
     """
+    plt = require("matplotlib.pyplot", _FIGURES)  # here: pyplot picks a GUI backend; only these figures need it
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
     steps = np.asarray(metrics["step"])
     for key, axis in (("d_loss", left), ("g_loss", left), ("wasserstein", right), ("gp", right)):
@@ -274,7 +278,7 @@ def evaluation_figures(report) -> dict:
             "pairwise_distances": pairwise_figure(report), "spectrograms": spectrogram_grid_figure(report)}
 
 
-# ---------------------------------------------------------------- latent recovery (beatgan.recovery_report)
+# ---------------------------------------------------------------- latent recovery (beatgan.recover)
 
 def recovery_figure(report: RecoveryReport):
     """Box plots and histograms of the training and held-out recovery distances.

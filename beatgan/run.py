@@ -1,4 +1,4 @@
-"""The training run: its directory, the driver that starts or resumes it, and its callbacks.
+"""The training run: its directory and the driver that starts or resumes it.
 
 A run directory ``RUN`` holds::
 
@@ -19,8 +19,8 @@ checkpoint is still written. A run lock refuses a second process.
 
 ``fit`` drives the steps, one call per *chunk* of generator steps that ends where
 something is due (a log line, a preview, a checkpoint, the end), so the
-callbacks act in ``on_epoch_end``, when Keras' JAX trainer has already written
-the step's state back into the variables. The WaveGAN's loss trackers are
+callbacks (:mod:`beatgan.callbacks`) act in ``on_epoch_end``, when Keras' JAX
+trainer has already written the step's state back into the variables. The WaveGAN's loss trackers are
 running means that ``fit`` resets every epoch, so a chunk's epoch logs are the
 mean of its steps; :class:`MetricsLogger` weights them by length to log the mean
 over each ``log_every`` steps. Everything is keyed on the generator step
@@ -44,16 +44,17 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-import wavfile24
-from beatgan.atomic import atomic_write, write_json_atomic
+from beatgan.atomic import write_json_atomic
 from beatgan import distributed
 from beatgan.backend import (  # Keras imported quietly
-    available_devices, check_devices, data_parallel, host_array, keras, native_stderr_silenced, resolve_precision,
-    select_backend,
+    available_devices, check_devices, data_parallel, keras, resolve_precision, select_backend,
+)
+from beatgan.callbacks import (
+    AudioPreviews, CheapEvaluation, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest, SummaryWriter,
+    generator_step, preview_latents, read_jsonl,
 )
 from beatgan.checkpoint import CHECKPOINTS_DIR, export_networks, restore_latest, save_checkpoint
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
@@ -463,19 +464,6 @@ def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     return columns
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSON-lines file that have an integer ``step``; damaged lines are skipped."""
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            records.append(record)
-    return records
-
-
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Hold an exclusive lock on ``RUN/.lock`` (released by the OS if the process dies)."""
@@ -488,367 +476,3 @@ def run_lock(run_dir: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def generator_step(gan) -> int:
-    """Return the generator updates done so far: ``int(gan.g_optimizer.iterations)``."""
-    return int(host_array(gan.g_optimizer.iterations))
-
-
-def preview_latents(latent_dim: int, *, count: int, seed: int) -> np.ndarray:
-    """The fixed latent batch of a run's audio previews.
-
-    Parameters
-    ----------
-    latent_dim : int
-        Size of z.
-    count : int
-        Number of previews.
-    seed : int
-        The run's seed; the batch depends on nothing else, so it is the same after a resume.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 (count, latent_dim) in [-1, 1), like the training latents.
-    """
-    rng = np.random.default_rng([seed, 0x5EED])  # its own stream: drawing it never moves the training RNG
-    return rng.uniform(-1.0, 1.0, size=(count, latent_dim)).astype(np.float32)
-
-
-class SummaryWriter:
-    """TensorBoard scalars and audio through ``tf.summary``; nothing without TensorFlow and TensorBoard.
-
-    Parameters
-    ----------
-    directory : path-like
-        Event files go here (``RUN/tensorboard``).
-    enabled : bool, optional
-        False writes nothing.
-
-    Attributes
-    ----------
-    active : bool
-        Whether summaries are written (TensorFlow importable and ``enabled``).
-    """
-
-    def __init__(self, directory, *, enabled: bool = True):
-        self._tf = None
-        self._writer = None
-        if not enabled:
-            return
-        try:
-            import tensorboard  # noqa: F401  (tf.summary's ops live in the tensorboard package)
-            import tensorflow as tf  # here: summaries are optional and need TensorFlow
-        except ImportError:
-            return  # JAX-only install, or no tensorboard: metrics.jsonl and the WAVs hold everything
-        if keras.backend.backend() != "tensorflow":
-            try:  # keep TensorFlow off the GPU that JAX trains on
-                tf.config.set_visible_devices([], "GPU")
-            except (RuntimeError, ValueError):
-                pass  # devices already initialised; summaries are tiny either way
-        self._tf = tf
-        with native_stderr_silenced():  # TF's summary kernels log spurious C++ lines (see scalars)
-            self._writer = tf.summary.create_file_writer(str(directory))
-
-    @property
-    def active(self) -> bool:
-        return self._writer is not None
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        """Write one scalar per entry at generator step ``step``."""
-        if not self.active:
-            return
-        # TensorFlow's string kernels behind summaries print C++ log lines such as "oneDNN supports
-        # DT_STRING only on platforms with AVX-512" (on an AVX-512 CPU too) straight to file
-        # descriptor 2; Python errors still raise.
-        with native_stderr_silenced(), self._writer.as_default(step=step):
-            for name, value in values.items():
-                self._tf.summary.scalar(name, value)
-            self._writer.flush()
-
-    def audio(self, step: int, name: str, clips: np.ndarray, sample_rate: int) -> None:
-        """Write float32 clips (k, frames, channels) in [-1, 1] as one audio summary."""
-        if not self.active:
-            return
-        with native_stderr_silenced(), self._writer.as_default(step=step):  # as in scalars
-            self._tf.summary.audio(name, np.clip(clips, -1.0, 1.0), sample_rate, max_outputs=len(clips))
-            self._writer.flush()
-
-    def close(self) -> None:
-        if self.active:
-            self._writer.close()
-            self._writer = None
-
-
-_STOP_REASONS = (None, "time_limit", "SIGTERM", "SIGINT")  # a stronger reason wins when processes agree
-
-
-class StopRequest:
-    """While entered, SIGINT and SIGTERM ask training to stop after the current step.
-
-    Calling the object returns the signal's name (``"SIGINT"``) once one arrived,
-    ``"time_limit"`` once ``deadline`` (a :func:`time.monotonic` time) has passed
-    and at least one step has ended (:meth:`step_done`), else None. A second SIGINT raises KeyboardInterrupt at once. Handlers are
-    installed only in the main thread (Python allows no other) and restored on exit.
-    """
-
-    def __init__(self, *, echo: bool = True, deadline: float | None = None):
-        self.reason: str | None = None
-        self.echo = echo
-        self.deadline = deadline
-        self._stepped = False
-        self._previous: dict = {}
-
-    def __call__(self) -> str | None:
-        if self.reason is None and self._stepped and self.deadline is not None and time.monotonic() >= self.deadline:
-            self.reason = "time_limit"
-        return self.reason
-
-    def agreed(self) -> str | None:
-        """As calling the object, agreed by every process of the run (a collective there: all must call it).
-
-        The process that saw nothing takes the reason another saw, so all stop after the same step.
-        """
-        reason = self()
-        if distributed.process_count() > 1:
-            reason = _STOP_REASONS[distributed.agree(_STOP_REASONS.index(reason))]
-            self.reason = self.reason or reason
-        return reason
-
-    def step_done(self) -> None:
-        """Say a training step ended: a time limit stops training only after one (the first compiles)."""
-        self._stepped = True
-
-    def _handle(self, signum, frame):
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.reason = signal.Signals(signum).name
-        if self.echo:
-            print(f"\n{self.reason}: stopping after this step and writing a checkpoint "
-                  "(Ctrl-C again to stop at once)", flush=True)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-        return False
-
-
-class StopOnRequest(keras.callbacks.Callback):
-    """End ``fit`` after the current step once ``request()`` returns a reason (a signal name)."""
-
-    def __init__(self, request: Callable[[], str | None]):
-        super().__init__()
-        self.request = request
-
-    def on_train_batch_end(self, batch, logs=None):
-        getattr(self.request, "step_done", lambda: None)()
-        if getattr(self.request, "agreed", self.request)():
-            # self._model, not self.model: the property forces a JAX state sync on every step
-            self._model.stop_training = True
-
-
-class MetricsLogger(keras.callbacks.Callback):
-    """Append the mean losses over every ``every`` steps to ``metrics.jsonl``, TensorBoard and stdout.
-
-    One JSON line per logged step: ``step``, ``d_loss``, ``g_loss``, ``gp``,
-    ``wasserstein`` (means over the steps since the previous line),
-    ``steps_per_sec`` (training steps over fit's wall time for them) and
-    ``time`` (Unix seconds). A partial interval is logged when ``fit`` stops
-    early or at the last step.
-
-    Parameters
-    ----------
-    path : path-like or None
-        The ``metrics.jsonl`` file, appended to; None writes no file (a process other than
-        the writer of a run over several processes).
-    every : int
-        Generator steps between lines.
-    total : int
-        Last step of the run (for the printed ``step 500/40000``).
-    writer : SummaryWriter, optional
-        Also writes the scalars to TensorBoard.
-    echo : bool, optional
-        Print a line per log to stdout.
-    resume_step : int, optional
-        The step a resumed run starts from: lines logged after it (before a crash)
-        are dropped, since the run logs those steps again.
-    """
-
-    def __init__(self, path, *, every: int, total: int, writer: SummaryWriter | None = None, echo: bool = True,
-                 resume_step: int = 0):
-        super().__init__()
-        self.path = None if path is None else Path(path)
-        self.every, self.total, self.writer, self.echo = every, total, writer, echo
-        self.last = self._truncate(resume_step)
-        self._reset()
-
-    def _truncate(self, step: int) -> dict:
-        """Keep the lines up to ``step`` (and drop a line cut short); return the last one kept."""
-        if self.path is None or not self.path.is_file():
-            return {}
-        kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
-        if text != self.path.read_text():
-            with atomic_write(self.path, "w") as f:
-                f.write(text)
-        return kept[-1] if kept else {}
-
-    def _reset(self):
-        self._sums = dict.fromkeys(METRIC_NAMES, 0.0)
-        self._steps = 0
-        self._seconds = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._begin_step = generator_step(self.model)
-        self._begin_time = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = generator_step(self.model)
-        done = step - self._begin_step
-        if done <= 0:
-            return
-        self._seconds += time.perf_counter() - self._begin_time
-        for name in METRIC_NAMES:
-            self._sums[name] += float((logs or {}).get(name, np.nan)) * done
-        self._steps += done
-        if step % self.every == 0 or step >= self.total or self.model.stop_training:
-            self.flush(step)
-
-    def flush(self, step: int) -> None:
-        """Write the line for ``step`` from the steps accumulated since the last line."""
-        if self._steps == 0:
-            return
-        record = {"step": step, **{n: self._sums[n] / self._steps for n in METRIC_NAMES}}
-        record["steps_per_sec"] = self._steps / max(self._seconds, 1e-9)
-        record["time"] = time.time()
-        if self.path is not None:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            self.writer.scalars(step, {n: record[n] for n in (*METRIC_NAMES, "steps_per_sec")})
-        if self.echo:
-            losses = "  ".join(f"{n} {record[n]:+.4f}" for n in METRIC_NAMES)
-            print(f"step {step}/{self.total}  {losses}  {record['steps_per_sec']:.2f} steps/s", flush=True)
-        self.last = record
-        self._reset()
-
-
-class AudioPreviews(keras.callbacks.Callback):
-    """Every ``every`` steps, render a fixed latent batch to ``previews/step_000500/preview_00.wav``.
-
-    Files are 24-bit PCM WAV at the model's sample rate (clipped and rounded by
-    :func:`wavfile24.write`); the same clips go to TensorBoard when available.
-
-    Parameters
-    ----------
-    directory : path-like or None
-        The run's ``previews`` folder; None renders but writes nothing (a process other
-        than the writer of a run over several processes).
-    latents : numpy.ndarray
-        float32 (k, latent_dim), see :func:`preview_latents`.
-    sample_rate : int
-        Hz of the generated audio.
-    every : int
-        Generator steps between previews.
-    writer : SummaryWriter, optional
-        Also writes the clips as a TensorBoard audio summary.
-    """
-
-    def __init__(self, directory, latents: np.ndarray, *, sample_rate: int, every: int,
-                 writer: SummaryWriter | None = None):
-        super().__init__()
-        self.directory = None if directory is None else Path(directory)
-        self.latents, self.sample_rate, self.every, self.writer = latents, sample_rate, every, writer
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = generator_step(self.model)
-        if step > 0 and step % self.every == 0:
-            self.render(step)
-
-    def render(self, step: int) -> Path | None:
-        """Write the previews of generator step ``step``; return their folder (None when not writing)."""
-        # every process runs the generator (its weights span all of them); only the writer writes
-        clips = host_array(self.model.generator(self.latents, training=False))  # (k, T, C)
-        clips = np.asarray(clips, dtype=np.float32)
-        if self.directory is None:
-            return None
-        folder = self.directory / f"step_{step:06d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, clip in enumerate(clips):
-            wavfile24.write(folder / f"preview_{i:02d}.wav", self.sample_rate, clip, bits=24)
-        if self.writer is not None:
-            self.writer.audio(step, "previews", clips, self.sample_rate)
-        return folder
-
-
-class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Call ``save(step)`` every ``every`` generator steps (the driver writes checkpoint and weights)."""
-
-    def __init__(self, save: Callable[[int], object], *, every: int):
-        super().__init__()
-        self.save, self.every = save, every
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = generator_step(self.model)
-        if step > 0 and step % self.every == 0:
-            self.save(step)
-
-
-class CheapEvaluation(keras.callbacks.Callback):
-    """Every ``every`` steps, score a fixed latent batch with the cheap metrics of :mod:`beatgan.evaluate`.
-
-    Diversity ratio, close pairs, NDB/K, JSD and the noise floor (no embedding) of the
-    generator's output for ``latents`` against a fixed sample of the training examples,
-    appended to ``metrics.jsonl`` as ``{"step": s, "eval/diversity": ...}`` lines and to
-    TensorBoard next to the losses, so a user sees mode collapse or a noise floor while
-    the run trains.
-
-    Parameters
-    ----------
-    path : path-like or None
-        The run's ``metrics.jsonl``; None writes nothing (see :class:`MetricsLogger`).
-    latents : numpy.ndarray
-        float32 (N, latent_dim), N >= 2: the fixed batch.
-    reference : beatgan.evaluate.ReferenceFeatures
-        Features of the training sample, computed once.
-    sample_rate : int
-        Hz of the generated audio.
-    every : int
-        Generator steps between evaluations.
-    writer : SummaryWriter, optional
-        Also writes the scalars to TensorBoard.
-    echo : bool, optional
-        Print a line per evaluation.
-    """
-
-    def __init__(self, path, latents: np.ndarray, reference, *, sample_rate: int, every: int,
-                 writer: SummaryWriter | None = None, echo: bool = True):
-        super().__init__()
-        self.path, self.latents, self.reference = Path(path), latents, reference
-        self.sample_rate, self.every, self.writer, self.echo = sample_rate, every, writer, echo
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = generator_step(self.model)
-        if step == 0 or step % self.every:
-            return
-        from beatgan.evaluate import cheap_metrics  # here: the evaluation needs librosa, training does not
-
-        audio = np.asarray(host_array(self.model.generator(self.latents, training=False)),
-                           dtype=np.float32)
-        values = {f"eval/{k}": float(v) for k, v in
-                  cheap_metrics(audio, self.reference, sample_rate=self.sample_rate).items()}
-        if self.path is not None:  # every process scores (the generator spans them all); the writer writes
-            with open(self.path, "a") as f:
-                f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            self.writer.scalars(step, values)
-        if self.echo:
-            print(f"step {step}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()), flush=True)

@@ -1,4 +1,4 @@
-"""Seconds per latent recovery (:func:`beatgan.explore.recover`) and the distances it reaches.
+"""Seconds per latent recovery (:func:`beatgan.recover.recover`) and the distances it reaches.
 
     python benchmarks/recover.py                          # shipped weights, default steps/restarts
     python benchmarks/recover.py --sweep 50 100 200 400   # distance against steps
@@ -48,30 +48,31 @@ def main() -> None:
 
     import keras
 
-    from beatgan import explore
+    from beatgan import explore, recover
+    from beatgan.data import load_loop
     from beatgan.generate import sample_latents
 
-    model = explore._model(args.weights)
-    steps_list = args.sweep or [args.steps or explore.DEFAULT_STEPS]
-    restarts = args.restarts or explore.DEFAULT_RESTARTS
+    model = explore.as_generator(args.weights)
+    steps_list = args.sweep or [args.steps or recover.DEFAULT_STEPS]
+    restarts = args.restarts or recover.DEFAULT_RESTARTS
     known = sample_latents(args.loops, model.latent_dim, seed=123)
     targets = [(f"generated {i}", clip) for i, clip in enumerate(explore.render(model, known))]
     if AMEN.is_file():
-        audio, notes = explore.load_loop(AMEN, sample_rate=model.sample_rate, slice_len=model.slice_len,
+        audio, notes = load_loop(AMEN, sample_rate=model.sample_rate, slice_len=model.slice_len,
                                          channels=model.channels)
         targets.append(("amen break", audio))
     random_clips = explore.render(model, sample_latents(16, model.latent_dim, seed=999))
     print(f"backend {keras.backend.backend()}, weights {args.weights}: "
           f"{model.slice_len} samples x {model.channels} ch, {restarts} restarts")
-    explore.recover(model, targets[0][1], steps=2, restarts=restarts)  # trace/compile once
+    recover.recover(model, targets[0][1], steps=2, restarts=restarts)  # trace/compile once
     for steps in steps_list:
         for name, target in targets:
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = explore.recover(model, target, steps=steps, restarts=restarts)
+                result = recover.recover(model, target, steps=steps, restarts=restarts)
             seconds = time.perf_counter() - start
-            baseline = explore._distance_db(target, random_clips, model.sample_rate)
+            baseline = recover.distance_db(target, random_clips, model.sample_rate)
             print(f"steps {steps:4d}  {name:12s}  {seconds:6.1f} s/recovery  {seconds / steps * 1e3:5.1f} ms/step  "
                   f"distance {result.distance_db:5.2f} dB (restarts {np.round(result.restart_distances_db, 2)})  "
                   f"score {result.score:.4f}  | random latents: median {np.median(baseline):5.2f} dB, "

@@ -36,13 +36,13 @@ def run() -> dict:
     """Recover a generated loop and a morph's end points under this process's backend."""
     import keras
 
-    from beatgan import explore
+    from beatgan import explore, recover
     from beatgan.generate import sample_latents
 
     generator = tiny_generator()
     z_true, z_other, z_random = sample_latents(3, 100, seed=11)
     target = explore.render(generator, z_true[None])[0]
-    recovery = explore.recover(generator, target, steps=STEPS, restarts=RESTARTS, seed=0)
+    recovery = recover.recover(generator, target, steps=STEPS, restarts=RESTARTS, seed=0)
     random_clip = explore.render(generator, z_random[None])
     ends = explore.interpolate(generator, z_true, z_other, 4, mode="slerp")
     exact = explore.render(generator, np.stack([z_true, z_other]))
@@ -51,7 +51,7 @@ def run() -> dict:
         "distance_db": recovery.distance_db,
         "score": recovery.score,
         "restart_distances_db": [float(d) for d in recovery.restart_distances_db],
-        "random_db": float(explore._distance_db(target, random_clip, recovery.sample_rate)[0]),
+        "random_db": float(recover.distance_db(target, random_clip, recovery.sample_rate)[0]),
         "random_score": float(np.sum((target - random_clip[0]) ** 2) / np.sum(target**2)),
         "latent_in_prior": bool(np.all(np.abs(recovery.latent) <= 1)),
         "reconstruction_exact": bool(np.array_equal(explore.render(generator, recovery.latent[None])[0], recovery.audio)),

@@ -22,7 +22,7 @@ from beatgan.config import ModelConfig, TrainConfig
 from beatgan.errors import CheckpointError
 
 keras = pytest.importorskip("keras")
-from beatgan.run import generator_step  # noqa: E402  (needs keras)
+from beatgan.callbacks import generator_step  # noqa: E402  (needs keras)
 from beatgan.gan import LoopBatches, WaveGAN  # noqa: E402
 
 MODEL = ModelConfig(model_dim=2)

@@ -13,9 +13,10 @@ import soxr
 
 import wavfile24
 from beatgan.data import (
+    load_loop,
     Loops, SkippedFileWarning, augment, augment_loops, load_loops, load_training_audio, save_dataset,
 )
-from beatgan.errors import ConfigError, DatasetError
+from beatgan.errors import AudioError, ConfigError, DatasetError
 
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
 RATE = 14700
@@ -370,3 +371,34 @@ def test_load_training_audio_from_folder_or_dataset(tmp_path, drum_recording):
     with pytest.raises(DatasetError, match="notes.txt"):
         load_training_audio(tmp_path / "notes.txt")
 
+
+
+def test_load_loop_shapes_one_loop_as_training_data_and_says_what_changed(tmp_path):
+    time = np.arange(16384) / RATE
+    tone = 0.3 * np.sin(2 * np.pi * 440 * time) + 0.2 * np.sin(2 * np.pi * 1210 * time)  # well below either Nyquist
+    clip = (tone * np.exp(-time / 0.4))[:, None].astype(np.float32)
+    audio, notes = load_loop(clip[:1000, 0], sample_rate=RATE, slice_len=16384, channels=1)
+    assert audio.shape == (16384, 1) and audio.dtype == np.float32
+    assert any("zero-padded from 1000 to 16384" in note for note in notes)
+    assert np.array_equal(audio[:1000], clip[:1000]) and not audio[1000:].any()
+    _, notes = load_loop(clip, sample_rate=RATE, slice_len=16384, channels=1)
+    assert notes == []
+    stereo = np.repeat(clip, 2, axis=1)
+    wavfile24.write(tmp_path / "loop.wav", 44100, soxr.resample(stereo, RATE, 44100), bits=24)
+    audio, notes = load_loop(tmp_path / "loop.wav", sample_rate=RATE, slice_len=16384, channels=1)
+    assert any("resampled from 44100 Hz to 14700 Hz" in note for note in notes)
+    assert any("mixed 2 channel(s) to 1" in note for note in notes)
+    assert np.max(np.abs(audio[100:-100] - clip[100:-100])) < 0.02  # the same loop, back at 14.7 kHz
+
+
+@pytest.mark.parametrize(
+    "loop, message",
+    [(np.zeros((16384, 1), np.float32), "silent"), ("missing.wav", "does not exist"),
+     (np.zeros((4, 4, 4), np.float32), r"\(frames,\) or \(frames, channels\)"),
+     (np.full((16384, 1), np.nan, np.float32), "NaN")],
+)
+def test_load_loop_rejects(tmp_path, loop, message):
+    if isinstance(loop, str):
+        loop = tmp_path / loop
+    with pytest.raises(AudioError, match=message):
+        load_loop(loop, sample_rate=RATE, slice_len=16384, channels=1)
