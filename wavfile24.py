@@ -20,7 +20,7 @@ import uuid
 
 import numpy as np
 
-__all__ = ["WavFileError", "WavInfo", "info", "read", "write"]
+__all__ = ["WavFileError", "WavInfo", "encode_block", "info", "read", "write"]
 
 _PCM, _FLOAT, _EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
 # The last 14 bytes of every KSDATAFORMAT_SUBTYPE_* GUID that wraps a format code.
@@ -343,8 +343,24 @@ def _check_write_args(name, rate, data, bits, fmt):
     return int(rate), int(bits), arr
 
 
-def _encode_block(block, bits, fmt):
-    """(n, channels) samples -> little-endian bytes of the stored format."""
+def encode_block(block, bits, fmt):
+    """Samples as the bytes :func:`write` stores, one block at a time.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        Shape (n, channels): floats in [-1, 1] (clipped after rounding to the nearest code) or
+        integers already in the format's range.
+    bits : int
+        8, 16, 24 or 32 for PCM; 32 or 64 for float.
+    fmt : str
+        ``"pcm"`` or ``"float"``.
+
+    Returns
+    -------
+    bytes
+        Little-endian samples, frame after frame (unsigned for 8-bit PCM, as WAV stores it).
+    """
     if fmt == "float":
         return block.astype("<f4" if bits == 32 else "<f8").tobytes()
     if block.dtype.kind == "f":
@@ -420,7 +436,7 @@ def write(path, rate, data, *, bits=24, fmt="pcm"):
             f.write(header)
             step = max(1, _BLOCK // channels)
             for start in range(0, frames, step):
-                f.write(_encode_block(arr[start:start + step], bits, fmt))
+                f.write(encode_block(arr[start:start + step], bits, fmt))
             f.write(b"\0" * (data_size & 1))
             f.flush()
             os.fsync(f.fileno())

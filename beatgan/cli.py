@@ -491,15 +491,15 @@ def _similarity_options(parser: argparse.ArgumentParser) -> None:
 
 def _similarity(args: argparse.Namespace) -> int:
     """Build, print and save the novelty report."""
-    from beatgan.novelty import novelty_report, save_report  # here: fast --help
+    from beatgan.novelty import novelty_report  # here: fast --help
 
     generated, gen_names, training, train_names, rate = _load_sets(args)
     report = novelty_report(
         generated, training, sample_rate=rate, threshold=args.threshold, generated_names=gen_names,
         training_names=train_names, logmel=args.logmel, progress=not args.quiet,
     )
-    paths = save_report(report, args.output, generated=generated, training=training)
-    print(report.to_text())
+    paths = report.save(args.output, generated=generated, training=training)
+    print(report.text())
     print(f"wrote {', '.join(str(p) for p in paths.values() if p is not None)}")
     if args.recovery:
         _similarity_recovery(args, training, rate)

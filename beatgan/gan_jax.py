@@ -19,17 +19,19 @@ from beatgan.backend import keras, ops  # Keras imported quietly, after the back
 from beatgan.losses import WGAN_CLIP, ema_decay_at, interpolate, penalty_from_gradients
 
 
-def _positions(subset, full) -> list[int]:
+def positions(subset, full) -> list[int]:
     """Indices in ``full`` of the variables of ``subset`` (matched by identity)."""
     where = {id(v): i for i, v in enumerate(full)}
     return [where[id(v)] for v in subset]
 
 
-def _take(values, index):
+def take(values, index) -> list:
+    """``[values[i] for i in index]``: the state values of some variables, by their positions."""
     return [values[i] for i in index]
 
 
-def _put(values, index, new_values) -> list:
+def put(values, index, new_values) -> list:
+    """A copy of ``values`` with ``new_values`` at the positions ``index`` (the state passed in is left alone)."""
     values = list(values)
     for i, value in zip(index, new_values):
         values[i] = value
@@ -69,12 +71,12 @@ def _draw_noise(gan, non_trainable, batch_size, *, draw=None, seed_generator=Non
     """Call ``gan.draw_step_noise`` (or ``draw``) with the seed state taken from (and returned to) ``non_trainable``."""
     draw = draw or gan.draw_step_noise
     seed_generator = seed_generator or gan.seed_generator
-    (seed_index,) = _positions([seed_generator.state], gan.non_trainable_variables)
+    (seed_index,) = positions([seed_generator.state], gan.non_trainable_variables)
     with keras.StatelessScope(state_mapping=[(seed_generator.state, non_trainable[seed_index])]) as scope:
         noise = draw(batch_size)
     new_seed = scope.get_current_value(seed_generator.state)
     if new_seed is not None:  # None when an override drew nothing from the seed generator
-        non_trainable = _put(non_trainable, [seed_index], [new_seed])
+        non_trainable = put(non_trainable, [seed_index], [new_seed])
     return noise, non_trainable
 
 
@@ -99,12 +101,12 @@ def train_step_jax(gan, state, data):
     """
     trainable, non_trainable, optimizer_vars, metrics_vars = state
     G, D = gan.generator, gan.discriminator
-    g_index = _positions(G.trainable_variables, gan.trainable_variables)
-    d_index = _positions(D.trainable_variables, gan.trainable_variables)
-    gn_index = _positions(G.non_trainable_variables, gan.non_trainable_variables)
-    dn_index = _positions(D.non_trainable_variables, gan.non_trainable_variables)
-    go_index = _positions(gan.g_optimizer.variables, gan.optimizer.variables)
-    do_index = _positions(gan.d_optimizer.variables, gan.optimizer.variables)
+    g_index = positions(G.trainable_variables, gan.trainable_variables)
+    d_index = positions(D.trainable_variables, gan.trainable_variables)
+    gn_index = positions(G.non_trainable_variables, gan.non_trainable_variables)
+    dn_index = positions(D.non_trainable_variables, gan.non_trainable_variables)
+    go_index = positions(gan.g_optimizer.variables, gan.optimizer.variables)
+    do_index = positions(gan.d_optimizer.variables, gan.optimizer.variables)
 
     tc = gan.train_config
     real = gan.split_real(data)  # (d_steps, B, T, C)
@@ -115,8 +117,8 @@ def train_step_jax(gan, state, data):
                                              seed_generator=gan.augment_seed_generator)
     d_augment = {key: value[: tc.d_steps] for key, value in augment.items()}  # scanned with the updates
     g_augment = critic_augment.select(augment, tc.d_steps)
-    g_vars, g_state = _take(trainable, g_index), _take(non_trainable, gn_index)
-    (iteration_index,) = _positions([gan.d_optimizer.iterations], gan.d_optimizer.variables)
+    g_vars, g_state = take(trainable, g_index), take(non_trainable, gn_index)
+    (iteration_index,) = positions([gan.d_optimizer.iterations], gan.d_optimizer.variables)
 
     def penalty(d_vars, d_state, real_i, fake, alpha_i, iteration):
         if tc.loss != "wgan-gp":
@@ -151,7 +153,7 @@ def train_step_jax(gan, state, data):
             d_vars = [ops.clip(v, -WGAN_CLIP, WGAN_CLIP) for v in d_vars]
         return (d_vars, d_state, d_opt), (d_loss, gp, wasserstein)
 
-    carry = (_take(trainable, d_index), _take(non_trainable, dn_index), _take(optimizer_vars, do_index))
+    carry = (take(trainable, d_index), take(non_trainable, dn_index), take(optimizer_vars, do_index))
     (d_vars, d_state, d_opt), d_logs = jax.lax.scan(d_update, carry, (real, z_d, alpha, d_augment))
 
     def g_loss_fn(g_vars, g_state, d_state):
@@ -161,24 +163,24 @@ def train_step_jax(gan, state, data):
         return gan.generator_loss(score), (g_state, d_state)
 
     (g_loss, (g_state, d_state)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_vars, g_state, d_state)
-    g_vars, g_opt = gan.g_optimizer.stateless_apply(_take(optimizer_vars, go_index), grads, g_vars)
+    g_vars, g_opt = gan.g_optimizer.stateless_apply(take(optimizer_vars, go_index), grads, g_vars)
 
-    trainable = _put(_put(trainable, d_index, d_vars), g_index, g_vars)
-    non_trainable = _put(_put(non_trainable, dn_index, d_state), gn_index, g_state)
+    trainable = put(put(trainable, d_index, d_vars), g_index, g_vars)
+    non_trainable = put(put(non_trainable, dn_index, d_state), gn_index, g_state)
     pairs = gan.ema_pairs()
     if pairs:  # the generator's average: weights averaged, batch-norm statistics copied
         new_value = {id(v): x for v, x in zip(G.trainable_variables, g_vars)}
         new_value.update({id(v): x for v, x in zip(G.non_trainable_variables, g_state)})
-        averages = _positions([a for a, _ in pairs], gan.non_trainable_variables)
+        averages = positions([a for a, _ in pairs], gan.non_trainable_variables)
         trained = {id(v) for v in G.trainable_variables}
-        (g_iterations,) = _positions([gan.g_optimizer.iterations], gan.g_optimizer.variables)
+        (g_iterations,) = positions([gan.g_optimizer.iterations], gan.g_optimizer.variables)
         warm = ema_decay_at(tc.ema_decay, g_opt[g_iterations])  # the step just taken counts
         updated = []
         for position, (_, variable) in zip(averages, pairs):
             decay = warm if id(variable) in trained else 0.0
             updated.append(decay * non_trainable[position] + (1.0 - decay) * new_value[id(variable)])
-        non_trainable = _put(non_trainable, averages, updated)
-    optimizer_vars = _put(_put(optimizer_vars, do_index, d_opt), go_index, g_opt)
+        non_trainable = put(non_trainable, averages, updated)
+    optimizer_vars = put(put(optimizer_vars, do_index, d_opt), go_index, g_opt)
 
     d_loss, gp, wasserstein = (ops.mean(x) for x in d_logs)
     values = {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "wasserstein": wasserstein}

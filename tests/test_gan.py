@@ -212,14 +212,14 @@ def test_train_step_refuses_a_third_backend(monkeypatch):
 
 def test_jax_step_picks_variables_by_identity():
     """The JAX step's bookkeeping: positions of a subset by identity, and copies with some values taken or replaced."""
-    from beatgan.gan_jax import _positions, _put, _take
+    from beatgan.gan_jax import positions, put, take
 
     a, b, c = np.zeros(2), np.zeros(2), np.ones(2)  # a and b are equal but distinct
-    assert _positions([c, b], [a, b, c]) == [2, 1]
-    assert _positions([], [a]) == []
+    assert positions([c, b], [a, b, c]) == [2, 1]
+    assert positions([], [a]) == []
     values = ("v0", "v1", "v2", "v3")
-    assert _take(values, [3, 0]) == ["v3", "v0"]
-    assert _put(values, [3, 0], ["x", "y"]) == ["y", "v1", "v2", "x"]
+    assert take(values, [3, 0]) == ["v3", "v0"]
+    assert put(values, [3, 0], ["x", "y"]) == ["y", "v1", "v2", "x"]
     assert values == ("v0", "v1", "v2", "v3")  # a copy: the state passed in is left as it was
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from beatgan.data import augment, load_loops
-from beatgan.novelty import _block_shape
+from beatgan.search import block_shape
 from beatgan.errors import AudioError, ConfigError
 from beatgan.novelty import (
     logmel_features, logmel_nearest, nearest, similarity_score, top_k,
@@ -186,7 +186,7 @@ def test_bad_chunk(chunk):
 @pytest.mark.parametrize("width", [256, 16384 * 2, 65536 * 2])
 @pytest.mark.parametrize("is_float32", [True, False])
 def test_block_shape_bounds_memory(n_gen, width, is_float32):
-    gen_rows, train_rows = _block_shape(None, n_gen, width, is_float32)
+    gen_rows, train_rows = block_shape(None, n_gen, width, is_float32)
     assert gen_rows * width * 4 <= 64 * 2**20  # a float32 copy of a generated block <= 64 MB
     assert gen_rows * train_rows * 8 <= 8 * 2**20 + 8 * 1024 * 8  # a float64 block of scores ~<= 8 MB
     if not is_float32:
@@ -408,14 +408,14 @@ def test_logmel_nearest_equals_the_brute_force_search():
 
 @pytest.mark.parametrize("relative", [True, False])
 def test_column_terms_equal_the_documented_bound(relative):
-    """approx and error rebuilt from _column_terms equal the docstring's formulas, computed here from
+    """approx and error rebuilt from column_terms equal the docstring's formulas, computed here from
     scratch with constants large enough that every term (gamma, tau, slack; A, B, d) moves the result."""
-    from beatgan.novelty import _column_terms
+    from beatgan.search import column_terms
 
     gamma, tau, slack = 1e-2, 3e-3, 2e-3
     A = np.array([0.5, 2.0, 7.0])  # training energies (float32 sums)
     B, d = np.array([[0.3], [4.0]]), np.array([[0.2, -0.7, 1.1], [0.05, 1.5, -2.5]])  # generated energies, dots
-    terms = _column_terms(np.ones((3, 4), np.float32), A, gamma, tau, slack, relative)
+    terms = column_terms(np.ones((3, 4), np.float32), A, gamma, tau, slack, relative)
     Bh = (B + tau) / (1 - gamma)
     approx = d * terms["scale"] + B * terms["per_b"] + terms["const"]
     error = Bh * terms["p"] + np.sqrt(Bh) * terms["q"] + terms["r"]
@@ -436,11 +436,11 @@ def test_column_terms_equal_the_documented_bound(relative):
 def test_search_uses_higham_gamma_for_blocks_of_4096(monkeypatch):
     """The bound's constants: gamma_n = n u / (1 - n u) of float32 (u = 2**-24) with n = min(D, 4096) + 4
     products per partial sum, tau = 2 D * 2**-126 for underflow, slack = max(1e-9, 4 D 2**-53)."""
-    from beatgan import novelty
+    from beatgan import search
 
     seen = []
-    real = novelty._column_terms
-    monkeypatch.setattr(novelty, "_column_terms", lambda *a: seen.append(a[2:5]) or real(*a))
+    real = search.column_terms
+    monkeypatch.setattr(search, "column_terms", lambda *a: seen.append(a[2:5]) or real(*a))
     rng = np.random.default_rng(0)
     for width in (300, 5000, 2_500_000):  # slack: its floor 1e-9 below 2.25e6 samples, 4 D 2**-53 above
         nearest(loops(rng, 2, width, None), loops(rng, 3, width, None))
@@ -452,15 +452,15 @@ def test_search_uses_higham_gamma_for_blocks_of_4096(monkeypatch):
 
 @pytest.mark.parametrize("dtype, rows", [(np.float32, [40]), (np.float64, [8] * 5)])
 def test_training_blocks_bound_the_float32_copy_only_when_one_is_made(monkeypatch, dtype, rows):
-    """A float64 training set is copied to float32 a block of at most _CHUNK_BYTES at a time; a float32
+    """A float64 training set is copied to float32 a block of at most CHUNK_BYTES at a time; a float32
     one needs no copy, so its blocks are as long as the score budget allows (here: all 40 loops at once)."""
-    from beatgan import novelty
+    from beatgan import search
 
     width = 64
-    monkeypatch.setattr(novelty, "_CHUNK_BYTES", 8 * 4 * width)  # 8 loops of float32
+    monkeypatch.setattr(search, "CHUNK_BYTES", 8 * 4 * width)  # 8 loops of float32
     shapes = []
-    real = novelty._dots
-    monkeypatch.setattr(novelty, "_dots", lambda g, t: shapes.append(t.shape[0]) or real(g, t))
+    real = search.dots
+    monkeypatch.setattr(search, "dots", lambda g, t: shapes.append(t.shape[0]) or real(g, t))
     rng = np.random.default_rng(1)
     gen, train = loops(rng, 8, width, None), loops(rng, 40, width, None, dtype=dtype)
     index, score = nearest(gen, train)
@@ -483,11 +483,11 @@ def test_bounds_prune_the_exact_rescoring(monkeypatch, k):
     """Only pairs the float32 bounds cannot rule out are rescored in float64: for loops of distinct
     loudness, about k per generated loop, not all G x T (a search that loses its k-th bound still finds
     the right answer, slowly: this is what tells it apart)."""
-    from beatgan import novelty
+    from beatgan import search
 
     rescored = []
-    real = novelty._exact
-    monkeypatch.setattr(novelty, "_exact", lambda g, t, rows, cols, rel: rescored.append(len(rows)) or real(g, t, rows, cols, rel))
+    real = search.exact_scores
+    monkeypatch.setattr(search, "exact_scores", lambda g, t, rows, cols, rel: rescored.append(len(rows)) or real(g, t, rows, cols, rel))
     rng = np.random.default_rng(3)
     gen, train = loops(rng, 20, 256, None), loops(rng, 50, 256, None)
     index, score = top_k(gen, train, k=k)

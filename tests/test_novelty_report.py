@@ -10,7 +10,7 @@ import pytest
 import wavfile24
 from beatgan.cli import main
 from beatgan.errors import AudioError, ConfigError
-from beatgan.novelty import NoveltyReport, novelty_report, save_report
+from beatgan.novelty import NoveltyReport, novelty_report
 from beatgan.novelty import similarity_score
 
 RATE = 14700
@@ -57,7 +57,7 @@ def test_report_json_and_text(sets):
     assert data["n_generated"] == 6 and data["n_similar"] == 3 and data["fraction_similar"] == 0.5
     assert data["loops"][0] == {"name": "g0.wav", "training": "t3.wav", "score": report.best_score[0],
                                 "logmel_training": "t3.wav", "logmel_distance_db": report.logmel_distance[0]}
-    text = report.to_text()
+    text = report.text()
     assert "3 of 6 (50.0 %)" in text and "1 silent, skipped" in text and "g0.wav <- t3.wav" in text
 
 
@@ -65,18 +65,18 @@ def test_report_without_logmel(sets):
     generated, training = sets
     report = novelty_report(generated, training, sample_rate=RATE, logmel=False)
     assert report.logmel_distance is None
-    assert "logmel_distance_quantiles_db" not in report.to_dict() and "log-mel" not in report.to_text()
+    assert "logmel_distance_quantiles_db" not in report.to_dict() and "log-mel" not in report.text()
 
 
-def test_save_report_writes_files(tmp_path, sets):
+def test_report_saves_its_files(tmp_path, sets):
     generated, training = sets
     report = novelty_report(generated, training, sample_rate=RATE)
-    paths = save_report(report, tmp_path / "r", generated=generated, training=training)
+    paths = report.save(tmp_path / "r", generated=generated, training=training)
     assert json.loads(paths["json"].read_text())["n_generated"] == 6
     assert paths["text"].read_text().startswith("novelty of 6")
     for key in ("histogram", "pairs"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert save_report(report, tmp_path / "s")["pairs"] is None
+    assert report.save(tmp_path / "s")["pairs"] is None
 
 
 @pytest.mark.parametrize(

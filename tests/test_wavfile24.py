@@ -481,7 +481,7 @@ def test_write_failure_midway_leaves_no_trace(tmp_path, monkeypatch):
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(wavfile24, "_encode_block", broken)
+    monkeypatch.setattr(wavfile24, "encode_block", broken)
     with pytest.raises(OSError, match="disk full"):
         wavfile24.write(path, 8000, np.ones(10) * 0.5)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.wav"]
@@ -493,7 +493,7 @@ def test_write_keeps_the_error_when_the_temporary_file_is_already_gone(tmp_path,
             os.unlink(tmp_path / name)  # e.g. a cleaner removed it
         raise OSError("disk full")
 
-    monkeypatch.setattr(wavfile24, "_encode_block", vanish_then_fail)
+    monkeypatch.setattr(wavfile24, "encode_block", vanish_then_fail)
     with pytest.raises(OSError, match="disk full"):
         wavfile24.write(tmp_path / "out.wav", 8000, np.zeros(4))
     assert os.listdir(tmp_path) == []
@@ -506,13 +506,13 @@ def test_write_goes_through_a_hidden_file_beside_the_destination(tmp_path, monke
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     seen = []
-    encode = wavfile24._encode_block
+    encode = wavfile24.encode_block
 
     def watching(*args):
         seen.append((sorted(os.listdir(tmp_path)), path.read_bytes(), os.listdir(".")))
         return encode(*args)
 
-    monkeypatch.setattr(wavfile24, "_encode_block", watching)
+    monkeypatch.setattr(wavfile24, "encode_block", watching)
     wavfile24.write(path, 8000, np.full(5, 0.5))
     (names, old, elsewhere), = seen
     # while the samples are written the old file is untouched and the new one is a hidden temp file
@@ -556,7 +556,7 @@ def test_write_size_limit_of_riff(tmp_path, monkeypatch, frames):
     def stop(*args):
         raise Stop  # the header is built; do not write gigabytes
 
-    monkeypatch.setattr(wavfile24, "_encode_block", stop)
+    monkeypatch.setattr(wavfile24, "encode_block", stop)
     path = tmp_path / "huge.wav"
     if frames == FRAMES_2GIB:
         with pytest.raises(Stop):
@@ -577,7 +577,7 @@ def test_write_pcm_size_limit_counts_its_own_header(tmp_path, monkeypatch):
     def stop(*args):
         raise Stop  # past every check: do not write 4 GiB
 
-    monkeypatch.setattr(wavfile24, "_encode_block", stop)
+    monkeypatch.setattr(wavfile24, "encode_block", stop)
     frames = (U32 - 1 - 36) // 2  # RIFF size 36 + 2 * frames = 2**32 - 2
     path = tmp_path / "big.wav"
     with pytest.raises(Stop):
