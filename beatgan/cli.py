@@ -48,13 +48,28 @@ class Verb(NamedTuple):
 
 
 def _start_backend(args: argparse.Namespace, backend: str | None = None) -> None:
-    """Choose the Keras backend, import it quietly and print the one line naming it (unless --quiet)."""
+    """Choose the Keras backend, import it quietly and print the one line naming it (unless --quiet); once per run."""
     from beatgan.backend import describe, load_keras, select_backend  # here: fast --help (backend.py is light)
 
+    if getattr(args, "backend_started", False):
+        return
+    args.backend_started = True
     select_backend(backend)
     load_keras()
     if not getattr(args, "quiet", False):
         print(describe(), file=sys.stderr, flush=True)
+
+
+def _load_weights(args: argparse.Namespace):
+    """Start the backend (:func:`_start_backend`, if no earlier step did) and load ``args.weights``.
+
+    Every verb that generates opens with this; the modules that need Keras are imported after it.
+    Returns (generator keras.Model, ModelConfig).
+    """
+    _start_backend(args)
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+
+    return load_generator(args.weights)
 
 
 # ---------------------------------------------------------------------------------------------- prepare
@@ -372,14 +387,13 @@ def _generate_options(parser: argparse.ArgumentParser) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     """Generate and write the loops; print where they went."""
-    _start_backend(args)
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    _start_backend(args)  # check_tempo's module needs Keras; the tempo is checked before the weights are read
     from beatgan.audio import loop_frames  # here: fast --help
     from beatgan.generate import check_tempo, generate, write_clips  # here: after the backend is chosen
 
     if args.format == "loop":
         check_tempo(args.bpm, args.bars)  # before loading anything
-    generator, config = load_generator(args.weights)
+    generator, config = _load_weights(args)
     audio = generate(generator, args.count, seed=args.seed, batch_size=args.batch_size)
     paths = write_clips(audio, args.output, sample_rate=config.sample_rate, format=args.format, bpm=args.bpm,
                         bars=args.bars, progress=not args.quiet)
@@ -439,10 +453,7 @@ def _load_sets(args: argparse.Namespace):
     progress = not args.quiet
     training_path = Path(args.training)
     if args.weights is not None:
-        _start_backend(args)
-        from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-
-        generator, config = load_generator(args.weights)
+        generator, config = _load_weights(args)
         fmt = (config.sample_rate, config.slice_len, config.channels)
     elif training_path.is_file():
         from beatgan.data import load_dataset  # here: fast --help
@@ -613,12 +624,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(report.table())
         print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
         return 0
-    _start_backend(args)
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.generate import generate  # here: after the backend is chosen
-
     if args.weights is not None:
-        generator, config = load_generator(args.weights)
+        generator, config = _load_weights(args)
+        from beatgan.generate import generate  # here: after the backend is chosen
+
         fmt = (config.sample_rate, config.slice_len, config.channels)
         reference = _reference_set(args.reference, fmt, progress)
         audio = generate(generator, args.count, seed=args.seed)
@@ -632,6 +641,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int:
     """Evaluate every kept checkpoint of ``args.run_dir``; write a table and a figure of the metrics over steps."""
+    _start_backend(args)
     from beatgan.checkpoint import checkpoint_step, has_average, load_checkpoint_generator  # here: after the backend
     from beatgan.evaluate import METRICS, evaluate  # here: fast --help
     from beatgan.generate import generate  # here: after the backend is chosen
@@ -685,12 +695,10 @@ def _variations_options(parser: argparse.ArgumentParser) -> None:
 
 def _variations(args: argparse.Namespace) -> int:
     """Write loops near one latent, and their latents as .npy."""
-    _start_backend(args)
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    generator, config = _load_weights(args)
     from beatgan.explore import load_latent, variations  # here: after the backend is chosen
     from beatgan.generate import write_clips  # here: after the backend is chosen
 
-    generator, config = load_generator(args.weights)
     z = load_latent(args.seed, config.latent_dim)
     result = variations(generator, z, args.count, spread=args.spread, seed=args.noise_seed)
     paths = write_clips(result.audio, args.output, sample_rate=config.sample_rate, prefix="variation",
@@ -721,12 +729,10 @@ def _morph_options(parser: argparse.ArgumentParser) -> None:
 
 def _morph(args: argparse.Namespace) -> int:
     """Write a morph between two latents: clips, or one DAW loop of one bar per step."""
-    _start_backend(args)
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    generator, config = _load_weights(args)
     from beatgan.explore import interpolate, load_latent, morph_loop  # here: after the backend is chosen
     from beatgan.generate import write_clips  # here: after the backend is chosen
 
-    generator, config = load_generator(args.weights)
     z_a, z_b = (load_latent(spec, config.latent_dim) for spec in (args.source, args.target))
     check_positive_int("steps", args.steps)
     output = Path(args.output)
@@ -753,12 +759,10 @@ def _recover_options(parser: argparse.ArgumentParser) -> None:
 
 def _recover(args: argparse.Namespace) -> int:
     """Find the latent whose loop is closest to LOOP; write the reconstruction and the latent, print the distance."""
-    _start_backend(args)
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    generator, config = _load_weights(args)
     from beatgan.recover import recover  # here: after the backend is chosen
     from beatgan.generate import write_clips  # here: after the backend is chosen
 
-    generator, config = load_generator(args.weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes are printed below
         result = recover(generator, args.loop, steps=args.steps, restarts=args.restarts, seed=args.seed)
