@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 import wavfile24
+from beatgan.config import LOOP_RATE
 from beatgan.errors import AudioError
 from beatgan.extras import require
 
@@ -163,7 +164,7 @@ def read_head(path: str | Path, *, sample_rate: int, slice_len: int, resample: s
     return read_audio(path, frames=lambda rate: head_frames(rate, **options))
 
 
-def loop_frames(bpm: float, bars: int, rate: int = 44100) -> int:
+def loop_frames(bpm: float, bars: int, rate: int = LOOP_RATE) -> int:
     """Length in frames of ``bars`` bars of 4/4 at ``bpm``, the one rule for every loop the package writes.
 
     Parameters

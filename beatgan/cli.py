@@ -30,7 +30,7 @@ import numpy as np
 import wavfile24
 from beatgan import __version__
 from beatgan.atomic import write_json_atomic, write_text_atomic
-from beatgan.config import AUGMENT_AMPLITUDE, ModelConfig, TrainConfig, check_positive_int
+from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
 _EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
@@ -171,8 +171,8 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kits", nargs="+", metavar="KIT",
                         help="kits to use, by name or folder (default all installed; "
                              "'synth' for the built-in kit)")
-    parser.add_argument("--sample-rate", type=int, default=44100,
-                        help="output sample rate in Hz (default 44100)")
+    parser.add_argument("--sample-rate", type=int, default=LOOP_RATE,
+                        help=f"output sample rate in Hz (default {LOOP_RATE})")
     parser.add_argument("--force", action="store_true",
                         help="replace a different corpus already in the output folder")
     parser.add_argument("--list-kits", action="store_true",
@@ -399,7 +399,7 @@ def _generate(args: argparse.Namespace) -> int:
                         bars=args.bars, progress=not args.quiet)
     if args.format == "loop":
         frames = loop_frames(args.bpm, args.bars)
-        what = f"{args.bars} bar(s) at {args.bpm:g} bpm, 44100 Hz, {frames} frames ({frames / 44100:.3f} s)"
+        what = f"{args.bars} bar(s) at {args.bpm:g} bpm, {LOOP_RATE} Hz, {frames} frames ({frames / LOOP_RATE:.3f} s)"
     else:
         what = f"{config.slice_len} samples at {config.sample_rate} Hz ({config.seconds:.2f} s)"
     print(f"wrote {len(paths)} loop(s) to {args.output}: {what}, {config.channels} channel(s), 24-bit")
@@ -740,8 +740,8 @@ def _morph(args: argparse.Namespace) -> int:
         audio = morph_loop(generator, z_a, z_b, args.steps, bpm=args.bpm, mode=args.mode)
         output.mkdir(parents=True, exist_ok=True)
         path = output / f"morph_{args.steps}bars_{args.bpm:g}bpm.wav"
-        wavfile24.write(path, 44100, np.clip(audio, -1.0, 1.0), bits=24)
-        print(f"wrote {path}: {args.steps} bars at {args.bpm:g} bpm, 44100 Hz, from {args.source} to {args.target}")
+        wavfile24.write(path, LOOP_RATE, np.clip(audio, -1.0, 1.0), bits=24)
+        print(f"wrote {path}: {args.steps} bars at {args.bpm:g} bpm, {LOOP_RATE} Hz, from {args.source} to {args.target}")
         return 0
     audio = interpolate(generator, z_a, z_b, args.steps, mode=args.mode)
     paths = write_clips(audio, output, sample_rate=config.sample_rate, prefix="morph", progress=not args.quiet)

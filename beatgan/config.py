@@ -44,6 +44,8 @@ LOSS_OPTIMIZERS = {
     "lsgan": {"optimizer": "rmsprop", "d_learning_rate": 1e-4, "g_learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9},
     "hinge": {"optimizer": "adam", "d_learning_rate": 1e-4, "g_learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9},
 }
+SAMPLE_RATE = 14700  # Hz of the audio the model makes and trains on: 44.1 kHz / 3, as BeatGAN
+LOOP_RATE = 44100  # Hz of DAW-ready loops and of the source packs: what every DAW expects
 AUGMENT_AMPLITUDE = 0.0011  # peak of the seed's uniform white noise (beatgan prepare, critic_augment's noise)
 CRITIC_AUGMENTS = ("flip", "swap", "gain", "shift", "noise")  # TrainConfig.critic_augment: "all" or a comma list
 CONFIG_FILE = "config.json"  # the name of a saved config, next to every checkpoint and weights file
@@ -174,7 +176,7 @@ class ModelConfig(_JsonConfig):
     latent_dim: int = _field(100, "size of z ~ U(-1, 1)")
     kernel_len: int = _field(25, "taps of every (transposed) convolution")
     phase_shuffle: int = _field(2, "radius n of the discriminator's phase shuffle; 0 disables it")
-    sample_rate: int = _field(14700, "Hz of the audio the model makes: 44.1 kHz / 3, as BeatGAN")
+    sample_rate: int = _field(SAMPLE_RATE, "Hz of the audio the model makes: 44.1 kHz / 3, as BeatGAN")
     upsample: str = _field("transposed", "generator upsampling: transposed convolutions (the paper's) or nearest: "
                            "repeat each sample by the stride, then a convolution (the reference's nn mode)", UPSAMPLERS)
     post_filter: int = _field(0, "taps of a learned FIR filter per channel after the generator's output, 0 = off "

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from beatgan.atomic import write_npz_atomic
 from beatgan.audio import AUDIO_EXTENSIONS, find_audio_files, read_head
-from beatgan.config import AUGMENT_AMPLITUDE, check_positive_int, check_range, check_seed
+from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, SAMPLE_RATE, check_positive_int, check_range, check_seed
 from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.extras import require
 
@@ -55,7 +55,7 @@ __all__ = [
 RESAMPLERS = ("polyphase", "stride")
 # beatgan.audio.head_frames sizes its margin for this quality.
 SOXR_QUALITY = "HQ"  # 20-bit: stopband from the new Nyquist on, below -120 dB; librosa's default too
-STRIDE_RATES = (44100, 14700)  # the only conversion x[::3] is right for
+STRIDE_RATES = (LOOP_RATE, SAMPLE_RATE)  # the only conversion x[::3] is right for
 
 
 class SkippedFileWarning(UserWarning):
@@ -254,7 +254,7 @@ def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_ra
 def load_loops(
     folder: str | Path,
     *,
-    sample_rate: int = 14700,
+    sample_rate: int = SAMPLE_RATE,
     slice_len: int = 16384,
     channels: int = 2,
     resample: str = "polyphase",
@@ -429,7 +429,7 @@ def load_training_audio(
     if path.is_dir():
         loops = load_loops(
             path,
-            sample_rate=14700 if sample_rate is None else sample_rate,
+            sample_rate=SAMPLE_RATE if sample_rate is None else sample_rate,
             slice_len=16384 if slice_len is None else slice_len,
             channels=2 if channels is None else channels,
             resample=resample, cache=cache, progress=progress,

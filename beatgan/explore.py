@@ -38,9 +38,9 @@ import numpy as np
 from beatgan.audio import loop_frames
 from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
 from beatgan.checkpoint import load_generator
-from beatgan.config import ModelConfig, check_count, check_seed
+from beatgan.config import LOOP_RATE, ModelConfig, check_count, check_seed
 from beatgan.errors import ConfigError
-from beatgan.generate import LOOP_RATE, check_tempo, make_loop, sample_latents
+from beatgan.generate import check_tempo, make_loop, sample_latents
 
 __all__ = [
     "MODES", "LoadedGenerator", "Variations", "as_generator", "load_latent", "check_latent", "reflect",

@@ -31,19 +31,18 @@ import wavfile24
 from beatgan.audio import loop_frames
 from beatgan.backend import ops  # Keras imported quietly, after the backend is chosen
 from beatgan.checkpoint import load_generator
-from beatgan.config import check_positive_int, check_seed
+from beatgan.config import LOOP_RATE, check_positive_int, check_seed
 from beatgan.errors import AudioError, ConfigError
 from beatgan.extras import require
 
 FORMATS = ("raw", "loop")
-LOOP_RATE = 44100  # Hz of the loop format: what every DAW expects
 BPM_RANGE = (40.0, 300.0)  # accepted tempi
 NATURAL_BPM = (100.0, 150.0)  # outside this, a 1.11 s clip holds one or three-plus beats: warn
 BEATS_PER_BAR = 4  # 4/4, as the training loops
 MAX_BARS = 64
 
 __all__ = [
-    "FORMATS", "LOOP_RATE", "sample_latents", "generate", "check_tempo", "make_loop",
+    "FORMATS", "sample_latents", "generate", "check_tempo", "make_loop",
     "clip_names", "write_clips",
 ]
 
