@@ -123,6 +123,27 @@ def quiet_import(name: str, feature: str | None = None):
     return module
 
 
+@contextlib.contextmanager
+def _pyplot_hidden():
+    """Hide ``matplotlib.pyplot`` while Keras is imported.
+
+    Keras imports pyplot when it can, for an image gallery (``keras.src.visualization``) this
+    package never uses; pyplot picks a GUI backend and costs about a second, and the package
+    draws with matplotlib's ``Figure`` objects (:mod:`beatgan.plots`). A ``None`` entry in
+    ``sys.modules`` makes that import fail, as Keras allows; it is removed afterwards, so a later
+    ``import matplotlib.pyplot`` (a notebook's) works as usual.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib.pyplot"] = None
+    try:
+        yield
+    finally:
+        if sys.modules.get("matplotlib.pyplot", False) is None:
+            del sys.modules["matplotlib.pyplot"]
+
+
 def load_keras():
     """Import Keras with the selected backend, quietly, and return the module.
 
@@ -139,7 +160,7 @@ def load_keras():
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later TensorFlow log lines: warnings and errors only
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    with native_stderr_silenced():
+    with native_stderr_silenced(), _pyplot_hidden():
         if backend in BACKENDS:  # its library first, so a missing one is named, not a traceback from inside Keras
             other = next(b for b in BACKENDS if b != backend)
             try:
