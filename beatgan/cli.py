@@ -30,7 +30,7 @@ import numpy as np
 import wavfile24
 from beatgan import __version__
 from beatgan.atomic import write_json_atomic, write_text_atomic
-from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int
+from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int, load_recipe
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
 _EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
@@ -242,6 +242,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
                         help="run directory: config.json, checkpoints/, weights/, metrics.jsonl, previews/")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
                         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--config", metavar="RECIPE.json", default=None,
+                        help="a training recipe: a JSON file of model and train fields (configs/paper.json, "
+                             "configs/cpu.json); the options below override single fields")
     parser.add_argument("--log-every", type=int, default=100, metavar="STEPS",
                         help="generator steps between lines of metrics.jsonl and progress lines (default 100)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
@@ -277,6 +280,8 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     """Train or resume; 0, or 130 / 143 when SIGINT / SIGTERM stopped it (checkpoint written)."""
     from beatgan import distributed  # here: fast --help
+
+    model_options, train_options = ({}, {}) if args.config is None else load_recipe(args.config)  # before Keras
     from beatgan.backend import select_backend  # here: fast --help (backend.py is light)
 
     cluster = distributed.resolve(args.coordinator, args.num_processes, args.process_id)
@@ -290,7 +295,8 @@ def _train(args: argparse.Namespace) -> int:
     from beatgan.run import read_run_config, resolve_configs, train  # here: after the backend is chosen
 
     model_config, train_config = resolve_configs(
-        args.run_dir, model_options=_given(args, ModelConfig), train_options=_given(args, TrainConfig)
+        args.run_dir, model_options={**model_options, **_given(args, ModelConfig)},
+        train_options={**train_options, **_given(args, TrainConfig)},
     )
     data = args.data
     if data is None:

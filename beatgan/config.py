@@ -309,3 +309,60 @@ class TrainConfig(_JsonConfig):
                 if name not in changes and getattr(self, name) == value:
                     changes[name] = None
         return dataclasses.replace(self, **changes)
+
+
+RECIPE_KEYS = ("description", "model", "train")  # the top-level keys of a recipe file
+
+
+def load_recipe(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Read a training recipe: a JSON file of ``ModelConfig`` and ``TrainConfig`` fields.
+
+    The file (``configs/paper.json``, ``configs/cpu.json``; a run's ``config.json`` has the same
+    two sections) is an object ``{"description": "...", "model": {...}, "train": {...}}``; both
+    sections are optional and fields left out keep their defaults. Every field is checked
+    by building the configs from it, so a bad value fails here, naming the file and the field.
+
+    Parameters
+    ----------
+    path : path-like
+        The recipe file.
+
+    Returns
+    -------
+    model_options, train_options : dict
+        The fields the file sets, to pass to ``ModelConfig().replace(**model_options)`` and
+        ``TrainConfig().replace(**train_options)`` (or to override field by field first).
+
+    Raises
+    ------
+    ConfigError
+        An unreadable file, invalid JSON, an unknown key or field (named, with what is allowed),
+        or a value a config refuses.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read recipe {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"recipe {path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {path} must hold a JSON object with 'model' and 'train', got {type(data).__name__}")
+    unknown = sorted(set(data) - set(RECIPE_KEYS))
+    if unknown:
+        raise ConfigError(f"recipe {path}: unknown key(s) {unknown}; allowed: {list(RECIPE_KEYS)}")
+    sections = []
+    for key, config_class in (("model", ModelConfig), ("train", TrainConfig)):
+        options = data.get(key, {})
+        if not isinstance(options, dict):
+            raise ConfigError(f"recipe {path}: '{key}' must be a JSON object of {config_class.__name__} fields, "
+                              f"got {type(options).__name__}")
+        known = [f.name for f in dataclasses.fields(config_class)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(f"recipe {path}: unknown {config_class.__name__} field(s) {unknown}; allowed: {known}")
+        try:
+            config_class().replace(**options)
+        except ConfigError as error:
+            raise ConfigError(f"recipe {path}: {error}") from None
+        sections.append(dict(options))
+    return sections[0], sections[1]

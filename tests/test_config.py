@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from beatgan.config import ModelConfig, TrainConfig
+from beatgan.config import ModelConfig, TrainConfig, load_recipe
 from beatgan.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_model_defaults_are_wavegan_and_beatgan_values():
@@ -174,3 +177,40 @@ def test_invalid_new_model_values_name_the_field(field, value, allowed):
 def test_invalid_new_train_values_name_the_field(changes, allowed):
     with pytest.raises(ConfigError, match=allowed):
         TrainConfig(**changes)
+
+
+
+# --- recipe files -------------------------------------------------------------------------------
+
+
+def test_paper_recipe_reproduces_the_defaults_exactly():
+    model, train = load_recipe(REPO / "configs" / "paper.json")
+    assert ModelConfig().replace(**model) == ModelConfig() and TrainConfig().replace(**train) == TrainConfig()
+    assert model == ModelConfig().to_dict() and train == TrainConfig().to_dict()  # every field written out
+
+
+def test_cpu_recipe_loads_and_differs_from_the_paper():
+    model, train = load_recipe(REPO / "configs" / "cpu.json")
+    assert ModelConfig().replace(**model) != ModelConfig() and TrainConfig().replace(**train) != TrainConfig()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"model": {"model_dim": 16}, "train": {"batch_siz": 8}}', r"unknown TrainConfig field\(s\) \['batch_siz'\]"),
+    ('{"model": {"model_dim": 0}}', r"model_dim=0 must be"),
+    ('{"train": {"loss": "wasserstein"}}', r"loss='wasserstein' must be one of"),
+    ('{"model": {}, "trian": {}}', r"unknown key\(s\) \['trian'\]"),
+    ('{"model": [16]}', r"'model' must be a JSON object"),
+    ('{"model": ', r"is not valid JSON"),
+    ('[1, 2]', r"must hold a JSON object"),
+])
+def test_bad_recipe_names_the_file_and_the_field(tmp_path, content, message):
+    path = tmp_path / "recipe.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_recipe(path)
+    assert str(path) in str(raised.value)
+
+
+def test_missing_recipe_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read recipe"):
+        load_recipe(tmp_path / "none.json")

@@ -194,6 +194,20 @@ def test_resume_with_other_options_names_the_fields(tmp_path, dataset, capsys):
     assert "model_dim: run has 2, given 8" in error and "steps: run has" not in error
 
 
+
+def test_train_config_recipe_with_options_overriding_single_fields(tmp_path, dataset, capsys):
+    """--config sets the recipe's fields; a command-line option overrides one; the run's check sees the result."""
+    _write_run(tmp_path, MODEL, TRAIN)
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"model": {"model_dim": 8}, "train": {"d_steps": 3, "batch_size": 2}}))
+    status = main(["train", str(dataset), "--run-dir", str(tmp_path), "--config", str(recipe), "--model-dim", "2"])
+    error = capsys.readouterr().err
+    assert status == 2 and "d_steps: run has 1, given 3" in error
+    assert "model_dim" not in error and "batch_size" not in error  # overridden by --model-dim; the same as the run
+    recipe.write_text(json.dumps({"train": {"d_step": 3}}))
+    assert main(["train", str(dataset), "--run-dir", str(tmp_path / "new"), "--config", str(recipe)]) == 2
+    assert "unknown TrainConfig field(s) ['d_step']" in capsys.readouterr().err
+
 def test_every_config_field_is_an_option():
     parser = build_parser()
     args = parser.parse_args(["train", "data.npz", "--run-dir", "r", "--model-dim", "8", "--precision", "bfloat16",
