@@ -83,6 +83,9 @@ def _draw_noise(gan, non_trainable, batch_size, *, draw=None, seed_generator=Non
 def train_step_jax(gan, state, data):
     """One generator step (``d_steps`` critic updates, then one generator update), stateless.
 
+    Long because it is one traced function: the critic and generator updates share the variable
+    positions and closures set up at its top, and splitting them would pass a dozen of them around.
+
     Parameters
     ----------
     gan : beatgan.gan.WaveGAN

@@ -35,10 +35,10 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", type=Path, default=None, help="folder of real loops instead")
     args = parser.parse_args(argv)
 
-    from test_evaluate import synth_loops
+    from test_metrics import synth_loops
 
     from beatgan import evaluate as ev
-    from beatgan import musicnn
+    from beatgan import metrics, musicnn
 
     t0 = time.perf_counter()
     if args.reference is not None:
@@ -65,13 +65,14 @@ def main(argv=None) -> int:
         return out
 
     print("per metric, on the generated loops:")
-    mel = timed("log-mel features", lambda: ev._mel_db(gen, RATE))
-    ref = ev._reference_from_mono(a, RATE, 20, 0)
+    mel = timed("log-mel features", lambda: metrics.mel_db(gen, RATE))
+    ref = ev.reference_features(a[:, :, None], sample_rate=RATE, n_bins=20, seed=0)
     timed("musicnn embedding (FAD)", lambda: musicnn.embed(gen, sample_rate=RATE))
     emb = musicnn.embed(gen[:300], sample_rate=RATE)
-    timed("Frechet distance (200-d)", lambda: ev.frechet_distance(*ev._gaussian(emb, 0), *ev._gaussian(emb, 0)))
-    timed("NDB/K, JSD, diversity, floor", lambda: ev._cheap(gen, mel, ref, RATE))
-    timed("rhythm (onsets + grid fit)", lambda: ev._rhythm(ev._onsets(gen, RATE), (118.0, 127.0)))
+    timed("Frechet distance (200-d)",
+          lambda: metrics.frechet_distance(*metrics.fit_gaussian(emb, 0), *metrics.fit_gaussian(emb, 0)))
+    timed("NDB/K, JSD, diversity, floor", lambda: ev.score_set(gen, mel, ref, RATE))
+    timed("rhythm (onsets + grid fit)", lambda: metrics.rhythm(metrics.onset_times(gen, RATE), (118.0, 127.0)))
     timed("novelty (score + log-mel nearest)",
           lambda: (ev.novelty.nearest(gen, a), ev.novelty.logmel_nearest(gen, a, sample_rate=RATE)))
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     print(f"total evaluate({len(generated)} generated, {len(reference)} reference): {total:.1f} s "
           f"(sets of {report.n_loops} loops, musicnn already loaded)")
     print()
-    print(report.table())
+    print(report.text())
     return 0
 
 

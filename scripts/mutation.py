@@ -47,7 +47,7 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # fork mode forks from the process that ran the whole selection), so the others use a fork server
 # that only collects the tests, which imports TensorFlow, Keras and the package but runs no op, and
 # forks each mutant's worker from there: no TF import per mutant (about 1 s instead of 30-60 s).
-FORK_SAFE = {"wavfile24", "novelty", "data", "evaluate"}
+FORK_SAFE = {"wavfile24", "novelty", "search", "data", "metrics", "evaluate"}
 # Keras backends per module (default tensorflow only). The fast tests run in one backend per process;
 # code for the other backend (the JAX step, JAX branches of gan.py) runs in the test process only
 # under that backend. After the first, each backend re-runs only the mutants no earlier one killed,
@@ -60,23 +60,28 @@ MODULES = {
     "model": ("beatgan/model.py", ["tests/test_model.py"], None),
     "novelty": ("beatgan/novelty.py", ["tests/test_novelty.py"],
                 ["beatgan.novelty.x_similarity_score*", "beatgan.novelty.x_top_k*", "beatgan.novelty.x_nearest*",
-                 "beatgan.novelty.x__search*", "beatgan.novelty.x__column_terms*", "beatgan.novelty.x__exact*",
-                 "beatgan.novelty.x__dots*", "beatgan.novelty.x__energy32*", "beatgan.novelty.x__sum_squares*",
                  "beatgan.novelty.x__check_pair*", "beatgan.novelty.x__flatten*"]),
+    # the exact search under its float32 bounds, through novelty's tests (nearest, top_k, the bound checks)
+    "search": ("beatgan/search.py", ["tests/test_novelty.py"],
+               ["beatgan.search.x_search*", "beatgan.search.x_column_terms*", "beatgan.search.x_exact_scores*",
+                "beatgan.search.x_dots*", "beatgan.search.x__energy32*", "beatgan.search.x_sum_squares*",
+                "beatgan.search.x_block_shape*", "beatgan.search.x__energies*", "beatgan.search.x__energy_high*"]),
     "data": ("beatgan/data.py", ["tests/test_data.py"], ["beatgan.data.x_augment*"]),
     "generate": ("beatgan/generate.py", ["tests/test_generate.py"], ["beatgan.generate.x_*loop*"]),
-    # the metric functions (input checks, features, FAD, NDB/JSD, diversity, rhythm, noise floor, anchors,
-    # position) against their fast tests on tiny inputs; not evaluate() and the report's text/JSON/figures,
-    # whose tests run musicnn on TensorFlow (~20 s each): -k leaves those out, so no tested path imports
-    # TensorFlow (hence fork mode), and test_cheap_metrics (144 full-length loops, seconds per mutant)
+    # the metric functions (input checks, features, FAD, NDB/JSD, diversity, rhythm, noise floor, artifacts,
+    # intervals) against their fast tests on tiny inputs, none of which imports TensorFlow (hence fork mode)
+    "metrics": ("beatgan/metrics.py", ["tests/test_metrics.py"], None),
+    # the evaluation's own parts (reference features, cheap metrics, anchors, position) against their fast
+    # tests; not evaluate() and the report's text/JSON/figures, whose tests run musicnn on TensorFlow (~20 s
+    # each): -k leaves those out, so no tested path imports TensorFlow (hence fork mode), and
+    # test_cheap_metrics (144 full-length loops, seconds per mutant)
     "evaluate": ("beatgan/evaluate.py",
                  ["tests/test_evaluate.py", "-k", "not (anchors_order or small_sets_warn or white_noise_worst or "
-                  "off_grid or same_seed or table_json or bad_input or bad_options or mono_against_stereo or musicnn "
+                  "off_grid or same_seed or text_json or bad_input or bad_options or mono_against_stereo or musicnn "
                   "or test_cheap_metrics)"],
                  [f"beatgan.evaluate.x_{name}*" for name in (
-                     "_check_set", "_check_options", "_mel_db", "_frame_db", "_pairwise", "_upper", "frechet_distance",
-                     "_gaussian", "_ndb", "_onsets", "_fit_tempo", "_tempo_range", "_rhythm", "_reference_from_mono",
-                     "reference_features", "_cheap", "cheap_metrics", "_collapsed", "_drum_noise", "_position")]),
+                     "_reference_from_mono", "reference_features", "score_set", "cheap_metrics", "collapsed_anchor",
+                     "noise_anchor", "position_between")]),
     "gan": ("beatgan/gan.py", ["tests/test_gan.py"],
             [f"{_GAN}train_step__*", f"{_GAN}_train_step_tensorflow*", f"{_GAN}critic_loss*",
              f"{_GAN}draw_step_noise*", f"{_GAN}split_real*", "beatgan.gan.x_gradient_penalty*"]),

@@ -183,3 +183,54 @@ def test_private_use_finder_finds_planted_uses():
 def test_no_test_uses_a_private_name_of_the_package(path):
     """Tests reach the package through its public names, so a refactor that keeps them keeps the tests."""
     assert private_uses(path.read_text()) == []
+
+
+MAX_FUNCTION_LINES = 80  # lines of code (no docstring, comments or blank lines)
+
+
+def function_lengths(source: str) -> dict[str, tuple[int, str]]:
+    """Lines of code and docstring of every function (methods as Class.method)."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    found = {}
+
+    def visit(node, prefix=""):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(child) or ""
+                first = child.body[0]
+                start = first.end_lineno + 1 if doc else first.lineno
+                code = [ln for ln in lines[start - 1 : child.end_lineno] if ln.strip() and not ln.strip().startswith("#")]
+                found[prefix + child.name] = (len(code), doc)
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+    visit(tree)
+    return found
+
+
+def test_function_length_counter():
+    source = 'def f():\n    """Doc.\n\n    More."""\n    # a comment\n\n    x = 1\n    return x\n'
+    assert function_lengths(source) == {"f": (2, "Doc.\n\nMore.")}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES) + ["wavfile24"])
+def test_no_long_function_without_a_reason(name):
+    """A function over about 80 lines of code says why in its docstring ("Long because ...")."""
+    path = MODULES.get(name, ROOT / "wavfile24.py")
+    long = [f"{function} ({length} lines)" for function, (length, doc) in function_lengths(path.read_text()).items()
+            if length > MAX_FUNCTION_LINES and "long because" not in doc.lower()]
+    assert not long, f"{name}: split these or say why they are long: {long}"
+
+
+@pytest.mark.parametrize("module", ["beatgan.run"])
+def test_importing_the_training_run_does_not_import_pyplot(module):
+    """pyplot picks a GUI backend and costs a second; training draws nothing (Keras would import it: backend hides it)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; import beatgan.backend; beatgan.backend.load_keras(); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "import matplotlib.pyplot; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
