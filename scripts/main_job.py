@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     import papermill
     from nbconvert import HTMLExporter
 
+    from beatgan.notebook import kernel_config
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernel inherits it: no TensorFlow start-up chatter
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print(f"main job: executing {args.notebook} -> {executed}", flush=True)
     papermill.execute_notebook(
-        args.notebook, str(executed), parameters=parameters, cwd=str(ROOT), progress_bar=True, kernel_name="python3"
+        args.notebook, str(executed), parameters=parameters, cwd=str(ROOT), progress_bar=True, kernel_name="python3",
+        config=kernel_config(),  # the kernel's connection encrypted (CurveZMQ): no "running over TCP" warning
     )
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     (out / "beat_gan.html").write_text(body)
