@@ -35,6 +35,9 @@ model before anything is assigned, for checkpoints and weights alike.
 A weights directory may also hold ``critic.npz``, the discriminator in the same
 form (:func:`export_critic`, :func:`load_critic`): with it the directory carries
 what a run needs to go on training, and ``beatgan export`` writes it by default.
+``lineage.json`` records where the weights come from: the run, its step, its recipe and, for a
+run started from other weights (:func:`init_from_weights`, ``beatgan train --init-from``),
+their lineage in turn, so weights trained across several sessions say how they were made.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beatgan.atomic import write_npz_atomic
+from beatgan.atomic import write_json_atomic, write_npz_atomic
 from beatgan.backend import host_array, keras  # Keras imported quietly, after the backend is chosen
 from beatgan.config import CONFIG_FILE, ModelConfig
 from beatgan.errors import CheckpointError, ConfigError
@@ -66,6 +69,7 @@ _TEMP_PREFIX = ".tmp-"
 WEIGHTS_FILE = "generator.npz"  # in a weights directory, beside config.json
 RAW_WEIGHTS_FILE = "generator_raw.npz"  # with EMA on: the trained weights; generator.npz holds their average
 CRITIC_FILE = "critic.npz"  # in a weights directory, optional: the discriminator, for training on
+LINEAGE_FILE = "lineage.json"  # in a weights directory, optional: the run, step and recipe the weights come from
 _DTYPES = ("float16", "float32")  # storage precisions of exported weights
 
 
@@ -418,7 +422,7 @@ def export_generator(generator, config: ModelConfig, directory: str | os.PathLik
 
 
 def export_networks(gan, config: ModelConfig, directory: str | os.PathLike, *, dtype: str = "float16",
-                    critic: bool = False) -> list[Path]:
+                    critic: bool = False, lineage: dict | None = None) -> list[Path]:
     """Write a training GAN's generator (its average when EMA is on) and optionally its critic.
 
     Parameters
@@ -433,6 +437,8 @@ def export_networks(gan, config: ModelConfig, directory: str | os.PathLike, *, d
         Storage precision.
     critic : bool, optional
         Also write ``critic.npz``.
+    lineage : dict, optional
+        Written as ``lineage.json`` (see :func:`write_lineage`).
 
     Returns
     -------
@@ -447,7 +453,139 @@ def export_networks(gan, config: ModelConfig, directory: str | os.PathLike, *, d
         written.append(_write_model(gan.generator, config, directory, RAW_WEIGHTS_FILE, dtype))
     if critic:
         written.append(export_critic(gan.discriminator, config, directory, dtype=dtype))
+    if lineage is not None:
+        write_lineage(directory, lineage)
     return written
+
+
+def write_lineage(directory: str | os.PathLike, lineage: dict) -> Path:
+    """Write ``lineage.json`` into a weights directory, atomically.
+
+    Parameters
+    ----------
+    directory : path-like
+        The weights directory.
+    lineage : dict
+        JSON-serialisable: ``run_dir``, ``step`` (generator steps of that run), ``train`` (its
+        TrainConfig fields) and ``init_from`` (the lineage of the weights the run started from, or None).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(directory) / LINEAGE_FILE
+    write_json_atomic(path, lineage)
+    return path
+
+
+def read_lineage(directory: str | os.PathLike) -> dict | None:
+    """The ``lineage.json`` of a weights directory, or None when it has none (or an unreadable one)."""
+    try:
+        lineage = json.loads((Path(directory) / LINEAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return lineage if isinstance(lineage, dict) else None
+
+
+def total_steps(lineage: dict | None) -> int | None:
+    """Generator steps of a lineage, summed over the runs it chains; None when a link does not say.
+
+    The shipped weights of earlier versions carry no ``lineage.json``: a chain that starts from
+    them has unknown steps.
+    """
+    total = 0
+    while True:
+        if lineage is None or isinstance(lineage.get("step"), bool) or not isinstance(lineage.get("step"), int):
+            return None
+        total += lineage["step"]
+        parent = lineage.get("init_from")
+        if parent is None:
+            return total
+        lineage = parent.get("lineage")
+
+
+def read_weights_config(directory: str | os.PathLike) -> ModelConfig:
+    """The ``ModelConfig`` of a weights directory (its ``config.json``).
+
+    Raises
+    ------
+    CheckpointError
+        No such directory, no ``config.json``, or an invalid one.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"weights directory {directory} does not exist")
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; a weights directory needs the model config")
+    try:
+        return ModelConfig.load(config_path)
+    except ConfigError as error:
+        raise CheckpointError(f"{config_path}: {error}") from None
+
+
+def check_init_from(directory: str | os.PathLike, config: ModelConfig) -> ModelConfig:
+    """Check that a run of ``config`` can start from a weights directory; return the directory's config.
+
+    Raises
+    ------
+    ConfigError
+        Another architecture: one line naming the differing fields and both configurations.
+    CheckpointError
+        No such directory, no readable ``config.json``, or no ``critic.npz``.
+    """
+    stored = read_weights_config(directory)
+    if stored != config:
+        ours, theirs = config.to_dict(), stored.to_dict()
+        fields = ", ".join(f"{k}: weights have {theirs[k]!r}, run has {ours[k]!r}" for k in ours if ours[k] != theirs[k])
+        raise ConfigError(f"--init-from {directory} holds another architecture ({fields}); "
+                          f"weights: {theirs}; this run: {ours}")
+    if not (Path(directory) / CRITIC_FILE).is_file():
+        raise CheckpointError(f"--init-from {directory} has no {CRITIC_FILE}: training on needs the critic too "
+                              "(`beatgan export` of a run writes it)")
+    return stored
+
+
+def init_from_weights(gan, directory: str | os.PathLike, config: ModelConfig) -> dict:
+    """Start a new run's networks from a weights directory: the generator, its average and the critic.
+
+    The trained generator comes from ``generator_raw.npz`` when the directory has it (weights of
+    a run with EMA) and from ``generator.npz`` otherwise; the run's average, when it keeps one,
+    starts from ``generator.npz``; the critic from ``critic.npz``, which must be there. The
+    optimizers and step counters are left as built (Adam restarts; the run counts from 0).
+
+    Parameters
+    ----------
+    gan : beatgan.gan.WaveGAN
+        The new run's compiled model.
+    directory : path-like
+        A weights directory (``beatgan export``, or a run's ``weights/``).
+    config : ModelConfig
+        The run's model config; it must equal the directory's.
+
+    Returns
+    -------
+    dict
+        The lineage entry of the new run: ``weights`` (the directory), ``model`` (its config),
+        ``lineage`` (its ``lineage.json``, or None).
+
+    Raises
+    ------
+    ConfigError
+        The directory's model config differs from ``config`` (both named, field by field).
+    CheckpointError
+        No critic, or unreadable or mismatched weights files.
+    """
+    directory = Path(directory)
+    stored = check_init_from(directory, config)
+    raw = RAW_WEIGHTS_FILE if (directory / RAW_WEIGHTS_FILE).is_file() else WEIGHTS_FILE
+    trained, _ = _read_weights(directory, raw, build_generator)
+    gan.generator.set_weights(trained.get_weights())
+    average = getattr(gan, "ema_generator", None)
+    if average is not None:
+        average.set_weights(load_generator(directory)[0].get_weights())
+    gan.discriminator.set_weights(load_critic(directory)[0].get_weights())
+    return {"weights": str(directory.resolve()), "model": stored.to_dict(), "lineage": read_lineage(directory)}
 
 
 def _write_model(model, config: ModelConfig, directory, name: str, dtype: str) -> Path:
@@ -487,15 +625,7 @@ def export_critic(discriminator, config: ModelConfig, directory: str | os.PathLi
 
 def _read_weights(directory, name: str, build, *, missing_hint: str = ""):
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"weights directory {directory} does not exist")
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; a weights directory needs the model config")
-    try:
-        config = ModelConfig.load(config_path)
-    except ConfigError as error:
-        raise CheckpointError(f"{config_path}: {error}") from None
+    config = read_weights_config(directory)
     weights_path = directory / name
     if not weights_path.is_file():
         raise CheckpointError(f"{directory} has no {name}{missing_hint}")
@@ -600,7 +730,7 @@ def load_checkpoint_critic(path: str | os.PathLike, config: ModelConfig):
 
 
 def export_checkpoint(path: str | os.PathLike, config: ModelConfig, directory: str | os.PathLike, *,
-                      dtype: str = "float16", critic: bool = True) -> list[Path]:
+                      dtype: str = "float16", critic: bool = True, lineage: dict | None = None) -> list[Path]:
     """Write a training checkpoint's generator (and critic) as a weights directory, reading the checkpoint once.
 
     Parameters
@@ -615,6 +745,8 @@ def export_checkpoint(path: str | os.PathLike, config: ModelConfig, directory: s
         Storage precision.
     critic : bool, optional
         Also write ``critic.npz`` (:func:`export_critic`).
+    lineage : dict, optional
+        Written as ``lineage.json`` (:func:`write_lineage`).
 
     Returns
     -------
@@ -632,6 +764,8 @@ def export_checkpoint(path: str | os.PathLike, config: ModelConfig, directory: s
     if critic:
         written.append(export_critic(_checkpoint_part(arrays, path, config, "discriminator", build_discriminator),
                                      config, directory, dtype=dtype))
+    if lineage is not None:
+        write_lineage(directory, lineage)
     return written
 
 

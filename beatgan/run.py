@@ -56,7 +56,10 @@ from beatgan.callbacks import (
     AudioPreviews, CheapEvaluation, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest, SummaryWriter,
     generator_step, preview_latents, read_jsonl,
 )
-from beatgan.checkpoint import CHECKPOINTS_DIR, export_networks, restore_latest, save_checkpoint
+from beatgan.checkpoint import (
+    CHECKPOINTS_DIR, check_init_from, export_networks, init_from_weights, read_lineage, read_weights_config,
+    restore_latest, save_checkpoint, total_steps,
+)
 from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError, DistributedError
@@ -117,7 +120,7 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
 def train(data, run_dir, *, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
           backend: str | None = None, progress: bool = True, log_every: int = 100,
           tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1,
-          eval_every: int = 500, time_limit: float | None = None) -> TrainResult:
+          eval_every: int = 500, time_limit: float | None = None, init_from=None) -> TrainResult:
     """Train WaveGAN with WGAN-GP in ``run_dir``, starting or resuming the run.
 
     Parameters
@@ -135,7 +138,8 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         Keras backend, checked against the one Keras was imported with (choose it with
         :func:`beatgan.backend.select_backend` before importing this module).
     progress : bool, optional
-        Keras' progress bar (on a terminal or in a notebook) and a line per log.
+        A line per log, and Keras' progress bar on a terminal (not in a notebook, whose saved outputs would keep its
+        backspaces and carriage returns).
     log_every : int, optional
         Generator steps between lines of ``metrics.jsonl``.
     eval_every : int, optional
@@ -158,6 +162,12 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         call trains at least one step),
         checkpoints and exports as at the end; ``stopped_by`` is then ``"time_limit"``
         and the same call resumes. None trains to ``train_config.steps``.
+    init_from : path-like, optional
+        A weights directory (generator, its average, critic: ``beatgan export``) the new run
+        starts from instead of random weights (:func:`beatgan.checkpoint.init_from_weights`);
+        its model config must equal the run's (None takes it). Adam restarts and the run counts
+        its own steps from 0; ``config.json`` and every exported ``weights/lineage.json`` record
+        the weights, their recipe and steps. Once the run has a checkpoint, it resumes from that.
 
     Returns
     -------
@@ -183,6 +193,13 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         check_positive_int("eval_every", eval_every)
     run_dir = Path(run_dir)
     stored = read_run_config(run_dir)
+    lineage = (stored or {}).get("init_from")
+    if init_from is not None and lineage is None:
+        weights_config = read_weights_config(init_from)
+        model_config = model_config or (stored["model"] if stored else weights_config)
+        check_init_from(init_from, model_config)
+        lineage = {"weights": str(Path(init_from).resolve()), "model": weights_config.to_dict(),
+                   "lineage": read_lineage(init_from)}
     model_config = model_config or (stored["model"] if stored else ModelConfig())
     train_config = train_config or (stored["train"] if stored else TrainConfig())
     precision, precision_line = resolve_precision(train_config.precision)
@@ -215,11 +232,12 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
             write_json_atomic(run_dir / CONFIG_FILE, {
                 "model": model_config.to_dict(), "train": train_config.to_dict(),
                 "data": data_path or (stored or {}).get("data"), "processes": processes, "backend": active_backend,
+                "init_from": lineage,
             })
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
                           tensorboard=tensorboard, steps_per_execution=steps_per_execution,
-                          eval_every=eval_every, deadline=deadline)
+                          eval_every=eval_every, deadline=deadline, init_from=lineage)
 
 
 def _check_time_limit(seconds) -> float:
@@ -234,18 +252,22 @@ def _next_boundary(step: int, intervals, total: int) -> int:
 
 
 def _interactive() -> bool:
-    return bool(getattr(sys.stdout, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+    """True on a terminal: Keras' bar redraws its line with backspaces and carriage returns, which a
+    notebook keeps in its saved outputs, so there (and in logs) the step lines are the progress."""
+    return bool(getattr(sys.stdout, "isatty", lambda: False)())
 
 
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
            log_every: int, tensorboard: bool, steps_per_execution: int = 1, eval_every: int = 0,
-           deadline: float | None = None) -> TrainResult:
+           deadline: float | None = None, init_from: dict | None = None) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     tc = train_config
     writer_process = distributed.is_writer()  # the one process that writes the run directory
     gan = WaveGAN(model_config, tc)
     gan.compile(steps_per_execution=steps_per_execution)
     restored = restore_latest(gan, run_dir / CHECKPOINTS_DIR, clean=writer_process)
+    if not restored and init_from:
+        init_from_weights(gan, init_from["weights"], model_config)
     start = restored["step"] if restored else 0
     if generator_step(gan) != start:
         raise CheckpointError(f"checkpoint {restored['path']} says step {start} but its generator "
@@ -256,6 +278,11 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                   f"training to step {tc.steps}", flush=True)
         else:
             print(f"new run {run_dir}: {len(audio)} examples, training to step {tc.steps}", flush=True)
+        if not restored and init_from:
+            steps = total_steps(init_from["lineage"])
+            print(f"started from the weights in {init_from['weights']} ("
+                  f"{'steps unknown' if steps is None else f'{steps} steps'} in their lineage); Adam restarts",
+                  flush=True)
 
     saved = {"step": start if restored else None}
     state = {"model": model_config.to_dict(), "train": tc.to_dict()}
@@ -263,39 +290,18 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
     def save(step: int) -> None:
         if writer_process:
             save_checkpoint(gan, run_dir / CHECKPOINTS_DIR, step=step, state=state, keep=tc.keep_checkpoints)
-            export_networks(gan, model_config, run_dir / WEIGHTS_DIR)  # the average, with EMA on
+            export_networks(gan, model_config, run_dir / WEIGHTS_DIR, critic=True,  # the average, with EMA on
+                            lineage={"run_dir": str(run_dir.resolve()), "step": step, "train": tc.to_dict(),
+                                     "init_from": init_from})
         saved["step"] = step
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard and writer_process)
     logger = MetricsLogger(run_dir / METRICS_FILE if writer_process else None, every=log_every, total=tc.steps,
                            writer=writer, echo=progress, resume_step=start)
-    latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
     stop = StopRequest(echo=progress, deadline=deadline)
-    callbacks = [
-        StopOnRequest(stop),
-        logger,
-        AudioPreviews(run_dir / PREVIEWS_DIR if writer_process else None, latents,
-                      sample_rate=model_config.sample_rate, every=tc.preview_every, writer=writer),
-        PeriodicCheckpoint(save, every=tc.checkpoint_every),
-    ]
-    if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
-        warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "
-                      "for its NDB bins", stacklevel=3)
-    elif eval_every and missing("librosa"):
-        warnings.warn("cheap evaluation off: it needs librosa, which is not installed (pip install 'beatgan[eval]'); "
-                      "--eval-every 0 turns it off without this warning", stacklevel=3)
-    elif eval_every:
-        from beatgan.evaluate import reference_features  # here: the evaluation needs librosa, training does not
-
-        sample = np.random.default_rng(tc.seed).choice(len(audio), size=min(EVAL_REFERENCE, len(audio)), replace=False)
-        reference = reference_features(np.asarray(audio[np.sort(sample)], dtype=np.float32),
-                                       sample_rate=model_config.sample_rate, seed=tc.seed)
-        callbacks.append(CheapEvaluation(
-            run_dir / METRICS_FILE if writer_process else None, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
-            reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress))
-    verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
-    if verbose:  # the bar first, so it ends its line before the logger prints
-        callbacks.insert(0, keras.callbacks.ProgbarLogger())
+    callbacks = _callbacks(audio, run_dir, model_config, tc, save=save, stop=stop, logger=logger, writer=writer,
+                           progress=progress, eval_every=eval_every)
+    verbose = 1 if isinstance(callbacks[0], keras.callbacks.ProgbarLogger) else 0
     intervals = (log_every, tc.checkpoint_every, tc.preview_every) + ((eval_every,) if eval_every else ())
     step = start
     share = distributed.local_rows(tc.batch_size * tc.d_steps)  # this process's rows of every batch (all: one)
@@ -332,6 +338,39 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                        resumed_from=start if restored else None, stopped_by=stop())
 
 
+def _callbacks(audio, run_dir: Path, model_config: ModelConfig, tc: TrainConfig, *, save, stop, logger, writer,
+               progress: bool, eval_every: int) -> list:
+    """The callbacks of ``fit``: stop, log, previews, checkpoints, cheap evaluation; Keras' bar first on a terminal."""
+    writer_process = distributed.is_writer()
+    latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
+    callbacks = [
+        StopOnRequest(stop),
+        logger,
+        AudioPreviews(run_dir / PREVIEWS_DIR if writer_process else None, latents,
+                      sample_rate=model_config.sample_rate, every=tc.preview_every, writer=writer),
+        PeriodicCheckpoint(save, every=tc.checkpoint_every),
+    ]
+    if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
+        warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "
+                      "for its NDB bins", stacklevel=4)
+    elif eval_every and missing("librosa"):
+        warnings.warn("cheap evaluation off: it needs librosa, which is not installed (pip install 'beatgan[eval]'); "
+                      "--eval-every 0 turns it off without this warning", stacklevel=4)
+    elif eval_every:
+        from beatgan.evaluate import reference_features  # here: the evaluation needs librosa, training does not
+
+        sample = np.random.default_rng(tc.seed).choice(len(audio), size=min(EVAL_REFERENCE, len(audio)), replace=False)
+        reference = reference_features(np.asarray(audio[np.sort(sample)], dtype=np.float32),
+                                       sample_rate=model_config.sample_rate, seed=tc.seed)
+        callbacks.append(CheapEvaluation(
+            run_dir / METRICS_FILE if writer_process else None, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
+            reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress))
+    verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
+    if verbose:  # the bar first, so it ends its line before the logger prints
+        callbacks.insert(0, keras.callbacks.ProgbarLogger())
+    return callbacks
+
+
 def _save_at_exit(save, gan, saved: dict, progress: bool) -> None:
     """Checkpoint after a hard Ctrl-C, ignoring further Ctrl-C while writing."""
     main = threading.current_thread() is threading.main_thread()
@@ -351,7 +390,8 @@ def _save_at_exit(save, gan, saved: dict, progress: bool) -> None:
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict | None:
-    """Return a run's ``config.json`` as ``{"model": ModelConfig, "train": TrainConfig, "data", "processes", "backend"}``.
+    """Return a run's ``config.json`` as ``{"model": ModelConfig, "train": TrainConfig, "data", "processes", "backend",
+    "init_from"}`` (``init_from``: the weights a run started from, their config and lineage, or None).
 
     None when the run directory has no ``config.json`` (a new run).
 
@@ -371,6 +411,7 @@ def read_run_config(run_dir: str | os.PathLike) -> dict | None:
             "data": stored.get("data"),
             "processes": int(stored.get("processes", 1)),
             "backend": stored.get("backend"),
+            "init_from": stored.get("init_from"),
         }
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"run config {path} is unreadable: {error}") from None

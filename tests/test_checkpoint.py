@@ -19,7 +19,7 @@ from beatgan.checkpoint import (
     save_checkpoint,
 )
 from beatgan.config import ModelConfig, TrainConfig
-from beatgan.errors import CheckpointError
+from beatgan.errors import CheckpointError, ConfigError
 
 keras = pytest.importorskip("keras")
 from beatgan.callbacks import generator_step  # noqa: E402  (needs keras)
@@ -318,3 +318,53 @@ def test_checkpoint_critic_is_the_gans_discriminator(gan, tmp_path):
     critic = load_checkpoint_critic(path, MODEL)
     for live, loaded in zip(gan.discriminator.weights, critic.weights):
         np.testing.assert_array_equal(loaded.numpy(), live.numpy())
+
+
+# --- a new run from a weights directory (train --init-from) -------------------------------------
+
+from beatgan.checkpoint import (  # noqa: E402
+    LINEAGE_FILE, RAW_WEIGHTS_FILE, check_init_from, export_networks, init_from_weights, read_lineage,
+    total_steps,
+)
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_new_run_starts_exactly_from_the_weights_generator_average_and_critic(audio, tmp_path, ema):
+    """The first batch of the new run is the weights' generator's; the critic is theirs; Adam and steps start at 0."""
+    source = make_gan(train_config=TRAIN.replace(ema_decay=ema))
+    fit(source, audio, 0, 2)  # trained weights (and an average that differs from them)
+    lineage = {"run_dir": "/runs/a", "step": 2, "train": TRAIN.to_dict(), "init_from": None}
+    export_networks(source, MODEL, tmp_path / "w", dtype="float32", critic=True, lineage=lineage)
+    assert (tmp_path / "w" / RAW_WEIGHTS_FILE).is_file() == (ema > 0)
+    target = make_gan(train_config=TRAIN.replace(ema_decay=ema, seed=9))
+    entry = init_from_weights(target, tmp_path / "w", MODEL)
+    assert entry["lineage"] == lineage and entry["model"] == MODEL.to_dict() and read_lineage(tmp_path / "w") == lineage
+    z = np.random.default_rng(0).uniform(-1, 1, (3, MODEL.latent_dim)).astype("float32")
+    shipped, _ = load_generator(tmp_path / "w")  # what `generate` uses: the average when there is one
+    average = target.ema_generator if ema else target.generator
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(average(z, training=False)),
+                                  keras.ops.convert_to_numpy(shipped(z, training=False)))
+    for live, trained in zip(target.generator.weights, source.generator.weights):
+        np.testing.assert_array_equal(live.numpy(), trained.numpy())
+    for live, trained in zip(target.discriminator.trainable_weights, source.discriminator.trainable_weights):
+        np.testing.assert_array_equal(live.numpy(), trained.numpy())
+    assert generator_step(target) == 0 and int(target.d_optimizer.iterations.numpy()) == 0
+
+
+def test_init_from_refuses_another_architecture_and_a_missing_critic(tmp_path):
+    export_networks(make_gan(ModelConfig(model_dim=4)), ModelConfig(model_dim=4), tmp_path / "w4", critic=True)
+    with pytest.raises(ConfigError, match=r"^--init-from \S+w4 holds another architecture \(model_dim: weights have 4, "
+                                          r"run has 2\); weights: \{.*\}; this run: \{.*\}$"):
+        check_init_from(tmp_path / "w4", MODEL)
+    export_networks(make_gan(), MODEL, tmp_path / "g")  # a generator only
+    with pytest.raises(CheckpointError, match=r"has no critic.npz: training on needs the critic too"):
+        check_init_from(tmp_path / "g", MODEL)
+
+
+def test_lineage_steps_add_up_across_runs():
+    first = {"run_dir": "a", "step": 3000, "train": {}, "init_from": None}
+    second = {"run_dir": "b", "step": 500, "train": {}, "init_from": {"weights": "w", "lineage": first}}
+    assert total_steps(second) == 3500 and total_steps(first) == 3000
+    assert total_steps({"run_dir": "c", "step": 10, "init_from": {"weights": "old", "lineage": None}}) is None
+    assert total_steps({"step": "?"}) is None and total_steps(None) is None
+    assert LINEAGE_FILE == "lineage.json"

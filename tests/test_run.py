@@ -429,7 +429,39 @@ def test_ema_leaves_training_alone_and_is_what_a_run_exports(tmp_path, dataset, 
     exported, _ = load_generator(tmp_path / "exported")
     for a, b in zip(exported.weights, average.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    lineage = json.loads((tmp_path / "exported" / "lineage.json").read_text())  # where the weights come from
+    assert lineage["step"] == 3 and lineage["train"]["ema_decay"] == 0.9 and lineage["init_from"] is None
+    assert lineage["run_dir"] == str((tmp_path / "ema").resolve())
 
+
+
+def test_train_init_from_continues_exported_weights_and_records_their_lineage(tmp_path, dataset, capsys):
+    from beatgan.checkpoint import CRITIC_FILE, read_lineage, total_steps
+
+    first = train(dataset, tmp_path / "a", model_config=MODEL, train_config=TRAIN.replace(steps=3), progress=False,
+                  eval_every=0, tensorboard=False, log_every=1)
+    weights = first.weights_dir  # a run's own weights carry the critic and the lineage
+    assert (weights / CRITIC_FILE).is_file()
+    assert read_lineage(weights)["step"] == 3 and read_lineage(weights)["init_from"] is None
+    options = ["--batch-size", "2", "--d-steps", "1", "--seed", "5", "--eval-every", "0", "--no-tensorboard",
+               "--log-every", "1"]
+    assert main(["train", str(dataset), "--run-dir", str(tmp_path / "b"), "--init-from", str(weights),
+                 "--steps", "2", *options]) == 0
+    assert "started from the weights in" in capsys.readouterr().out
+    stored = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert stored["model"] == MODEL.to_dict()  # the weights' architecture, not given on the command line
+    assert stored["init_from"]["weights"] == str(weights.resolve()) and stored["init_from"]["lineage"]["step"] == 3
+    np.testing.assert_array_equal(load_metrics(tmp_path / "b")["step"], [1, 2])  # the run counts its own steps
+    assert total_steps(read_lineage(tmp_path / "b" / "weights")) == 5  # 3 steps, then 2 more
+
+    (weights / CRITIC_FILE).unlink()
+    for extra, message in (([], "has no critic.npz: training on needs the critic too"),
+                           (["--model-dim", "4"], "holds another architecture (model_dim: weights have 2, run has 4)")):
+        assert main(["train", str(dataset), "--run-dir", str(tmp_path / "c"), "--init-from", str(weights),
+                     "--steps", "2", *options, *extra]) == 2
+        error = capsys.readouterr().err
+        lines = [line for line in error.splitlines() if not line.startswith("backend:")]
+        assert len(lines) == 1 and message in lines[0] and lines[0].startswith("beatgan train: error:"), error
 
 @pytest.fixture(scope="module")
 def resume_runs(tmp_path_factory):
