@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/open_loops
 OUT    ?= outputs
 
-.PHONY: run test test-fast mutation lab setup system-deps corpus clean
+.PHONY: run test test-fast mutation lab setup system-deps browser corpus clean
 
 # The venv is (re)installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# Debian's Chromium for the loop lab's browser test (tests/test_lab.py); `make run` does not need it.
+browser:
+	@bash scripts/install-browser.sh
+
 setup: system-deps $(STAMP)
 
 # Renders the open corpus (about 10 s); returns at once when the folder already holds it.
@@ -36,10 +40,10 @@ run: setup corpus
 TEST_JOBS ?= auto
 PYTEST    := $(PY) -m pytest -ra -n $(TEST_JOBS) --maxprocesses 4 --dist loadfile
 
-test: setup
+test: setup browser
 	$(PYTEST)
 
-test-fast: setup
+test-fast: setup browser
 	$(PYTEST) -m "not slow"
 
 # Mutation testing of the core modules against their fast tests (slow: tens of minutes; not part of `test`).

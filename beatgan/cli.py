@@ -29,7 +29,6 @@ import numpy as np
 
 import wavfile24
 from beatgan import __version__
-from beatgan.atomic import write_json_atomic, write_text_atomic
 from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int, load_recipe
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
@@ -245,6 +244,10 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="RECIPE.json", default=None,
                         help="a training recipe: a JSON file of model and train fields (configs/paper.json, "
                              "configs/cpu.json); the options below override single fields")
+    parser.add_argument("--init-from", metavar="WEIGHTS", default=None,
+                        help="start a new run from a weights directory (generator, its average and critic, as "
+                             "`beatgan export` writes them) instead of random weights: its model config is the run's, "
+                             "Adam restarts and the run counts its own steps, so --steps N trains N more")
     parser.add_argument("--log-every", type=int, default=100, metavar="STEPS",
                         help="generator steps between lines of metrics.jsonl and progress lines (default 100)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
@@ -292,8 +295,11 @@ def _train(args: argparse.Namespace) -> int:
     _start_backend(args, args.backend)
     if cluster is not None and not args.quiet:
         print(distributed.describe(timeout), flush=True)
+    from beatgan.checkpoint import read_weights_config  # here: after the backend is chosen
     from beatgan.run import read_run_config, resolve_configs, train  # here: after the backend is chosen
 
+    if args.init_from is not None and read_run_config(args.run_dir) is None:  # the weights' architecture by default
+        model_options = {**read_weights_config(args.init_from).to_dict(), **model_options}
     model_config, train_config = resolve_configs(
         args.run_dir, model_options={**model_options, **_given(args, ModelConfig)},
         train_options={**train_options, **_given(args, TrainConfig)},
@@ -310,6 +316,7 @@ def _train(args: argparse.Namespace) -> int:
         backend=args.backend, progress=not args.quiet, log_every=args.log_every,
         tensorboard=not args.no_tensorboard, devices=args.devices, steps_per_execution=args.steps_per_execution,
         eval_every=args.eval_every, time_limit=None if args.minutes is None else _minutes(args.minutes) * 60,
+        init_from=args.init_from,
     )
     if not args.quiet and result.stopped_by in (None, "time_limit"):
         print(f"done: step {result.step}; generator weights in {result.weights_dir}")
@@ -354,6 +361,7 @@ def _export(args: argparse.Namespace) -> int:
     """Write one kept checkpoint's generator as a weights directory (e.g. the best step of evaluate --run-dir)."""
     _start_backend(args)
     from beatgan.checkpoint import RAW_WEIGHTS_FILE, checkpoint_step, export_checkpoint  # here: after the backend
+    from beatgan.run import read_run_config  # here: after the backend is chosen
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to export")
     by_step = {checkpoint_step(path): path for path in checkpoints}
@@ -361,7 +369,11 @@ def _export(args: argparse.Namespace) -> int:
     if step not in by_step:
         raise ConfigError(f"--step {step}: run directory {args.run_dir} keeps no checkpoint of that step; "
                           f"kept steps: {', '.join(map(str, sorted(by_step)))}")
-    path, *others = export_checkpoint(by_step[step], config, args.output, dtype=args.dtype, critic=args.critic)
+    stored = read_run_config(args.run_dir)
+    lineage = {"run_dir": str(Path(args.run_dir).resolve()), "step": step, "train": stored["train"].to_dict(),
+               "init_from": stored["init_from"]}
+    path, *others = export_checkpoint(by_step[step], config, args.output, dtype=args.dtype, critic=args.critic,
+                                      lineage=lineage)
     print(f"exported step {step} of {args.run_dir} to {path} ({args.dtype}, {path.stat().st_size:,} bytes)")
     raw = [p for p in others if p.name == RAW_WEIGHTS_FILE]
     critic = [p for p in others if p.name != RAW_WEIGHTS_FILE]
@@ -627,7 +639,7 @@ def _evaluate(args: argparse.Namespace) -> int:
               "samples, as training data is", file=sys.stderr)
         report = evaluate(loops.audio, reference.audio, sample_rate=fmt[0], seed=args.seed, progress=progress)
         report.save(output)
-        print(report.table())
+        print(report.text())
         print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
         return 0
     if args.weights is not None:
@@ -639,7 +651,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         audio = generate(generator, args.count, seed=args.seed)
         report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=args.seed, progress=progress)
         report.save(output)
-        print(report.table())
+        print(report.text())
         print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
         return 0
     return _evaluate_run(args, output, progress)
@@ -649,33 +661,21 @@ def _evaluate_run(args: argparse.Namespace, output: Path, progress: bool) -> int
     """Evaluate every kept checkpoint of ``args.run_dir``; write a table and a figure of the metrics over steps."""
     _start_backend(args)
     from beatgan.checkpoint import checkpoint_step, has_average, load_checkpoint_generator  # here: after the backend
-    from beatgan.evaluate import METRICS, evaluate  # here: fast --help
+    from beatgan.evaluate import evaluate_steps  # here: fast --help
     from beatgan.generate import generate  # here: after the backend is chosen
-    from beatgan.plots import metrics_over_steps_figure  # here: fast --help
 
     config, checkpoints = _run_checkpoints(args.run_dir, "to evaluate")
     fmt = (config.sample_rate, config.slice_len, config.channels)
     reference = _reference_set(args.reference, fmt, progress)
-    rows = []
     if checkpoints and has_average(checkpoints[-1]):
         print("evaluating the moving average of the generator's weights (EMA) of every checkpoint")
-    for path in checkpoints:
-        step = checkpoint_step(path)
-        generator = load_checkpoint_generator(path, config)
-        audio = generate(generator, args.count, seed=args.seed)
-        report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=args.seed, progress=progress)
-        report.save(output / f"step_{step:06d}")
-        rows.append({"step": step, **report.metrics["generated"]})
-        print(f"step {step}: " + ", ".join(f"{k} {report.metrics['generated'][k]:.4g}"
-                                           for k in ("fad", "ndb_k", "diversity", "noise_floor_db")
-                                           if k in report.metrics["generated"]))
-    names = list(METRICS)
-    lines = [" | ".join(["step", *names])] + [" | ".join([str(r["step"]), *(f"{r[n]:.4g}" for n in names)]) for r in rows]
-    write_text_atomic(output / "steps.txt", "\n".join(lines) + "\n")
-    write_json_atomic(output / "steps.json", {"run_dir": str(args.run_dir), "reference": str(args.reference),
-                                              "count": args.count, "seed": args.seed, "steps": rows})
-    metrics_over_steps_figure(rows, {n: METRICS[n][0] for n in names}).savefig(output / "steps.png", dpi=100)
-    print("\n".join(lines))
+    loops = ((checkpoint_step(path), generate(load_checkpoint_generator(path, config), args.count, seed=args.seed))
+             for path in checkpoints)  # one checkpoint's generator and loops at a time
+    steps = evaluate_steps(loops, reference.audio, sample_rate=config.sample_rate, seed=args.seed, progress=progress,
+                           save_to=output, log=print,
+                           source={"run_dir": str(args.run_dir), "reference": str(args.reference), "count": args.count})
+    steps.save(output)
+    print(steps.text())
     print(f"wrote {output}/steps.txt, steps.json, steps.png and one report per step")
     return 0
 
@@ -784,6 +784,31 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- lab
+
+
+def _lab_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", required=True, metavar="DIR", help="weights directory")
+    parser.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one (default: 8765)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens the lab "
+                             "to the network, without a password)")
+    parser.add_argument("--training", metavar="FOLDER_OR_DATASET",
+                        help="training loops (a folder or a dataset .npz): every tile shows its nearest one")
+    parser.add_argument("-o", "--output", metavar="FOLDER",
+                        help="folder that keeps the exported packs (default: a temporary folder, removed on exit)")
+    parser.add_argument("--quiet", action="store_true", help="no backend line")
+
+
+def _lab(args: argparse.Namespace) -> int:
+    """Serve the loop lab until Ctrl-C."""
+    generator, config = _load_weights(args)
+    from beatgan.lab import serve  # here: after the backend is chosen
+
+    return serve(generator, config, weights=args.weights, host=args.host, port=args.port, training=args.training,
+                 output=args.output)
+
+
 # ---------------------------------------------------------------------------------------------- the table
 
 VERBS: tuple[Verb, ...] = (
@@ -840,6 +865,11 @@ VERBS: tuple[Verb, ...] = (
          "Gradient descent on the latent through the generator (log-mel plus waveform loss, several "
          "restarts): writes the reconstruction and its latent, prints the distance. A training loop "
          "recovered much better than unseen ones is a sign of memorisation."),
+    Verb("lab", "the loop lab: audition, vary, morph and export loops in a browser", _lab_options, _lab,
+         "Serve a local web page (on 127.0.0.1 unless --host says otherwise) with a grid of generated loops, each "
+         "played in a loop at a chosen tempo: their variations, morphs between two of them, their novelty "
+         "(--training), and a pack of starred loops exported as a zip of 24-bit 44.1 kHz WAVs with the seeds and "
+         "latents that make them again. Tiles are named as the command line names loops (INDEX@SEED)."),
     Verb("similarity-examples", "write generated loops with their nearest training loops and scores",
          _examples_options, _similarity_examples,
          "Pick -n generated loops spread from the closest to the most novel, and write each to its own "

@@ -15,6 +15,7 @@ extra           what it adds                                                    
 ``audio``       decoding FLAC, AIFF, OGG and MP3 (WAV needs nothing)            soundfile
 ``eval``        evaluation, similarity, exploring, figures                      librosa, matplotlib
 ``all``         all of the above
+``lab``         the loop lab's browser test (``beatgan lab`` needs nothing)     playwright
 ==============  =============================================================  ==============
 """
 
@@ -35,6 +36,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "soundfile": ("soundfile", "audio"),
     "librosa": ("librosa", "eval"),
     "matplotlib": ("matplotlib", "eval"),
+    "playwright": ("playwright", "lab"),
     "soxr": ("soxr", ""),  # a core dependency: missing only where beatgan was installed without its dependencies
 }
 
