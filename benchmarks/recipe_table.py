@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     rows, anchors, baselines = [], None, {}
     for run in sorted(p for p in args.runs.iterdir() if (p / "config.json").is_file()):
         config = json.loads((run / "config.json").read_text())
+        if not (run / "metrics.jsonl").is_file():
+            print(f"{run.name}: no step logged yet", file=sys.stderr)
+            continue
         lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
         losses = [x for x in lines if "d_loss" in x]
         done = run.parent / f"{run.name}.done"  # {"cpu_s", "wall_s", "core"} from benchmarks/recipe.py
