@@ -243,13 +243,15 @@ class MetricsLogger(keras.callbacks.Callback):
     resume_step : int, optional
         The step a resumed run starts from: lines logged after it (before a crash)
         are dropped, since the run logs those steps again.
+    deadline : float, optional
+        A :func:`time.monotonic` time the run stops at (``--minutes``): each line says the time left.
     """
 
     def __init__(self, path, *, every: int, total: int, writer: SummaryWriter | None = None, echo: bool = True,
-                 resume_step: int = 0):
+                 resume_step: int = 0, deadline: float | None = None):
         super().__init__()
         self.path = None if path is None else Path(path)
-        self.every, self.total, self.writer, self.echo = every, total, writer, echo
+        self.every, self.total, self.writer, self.echo, self.deadline = every, total, writer, echo, deadline
         self.last = self._truncate(resume_step)
         self._reset()
 
@@ -299,7 +301,11 @@ class MetricsLogger(keras.callbacks.Callback):
             self.writer.scalars(step, {n: record[n] for n in (*METRIC_NAMES, "steps_per_sec")})
         if self.echo:
             losses = "  ".join(f"{n} {record[n]:+.4f}" for n in METRIC_NAMES)
-            print(f"step {step}/{self.total}  {losses}  {record['steps_per_sec']:.2f} steps/s", flush=True)
+            left = ""
+            if self.deadline is not None:
+                seconds = max(0, round(self.deadline - time.monotonic()))
+                left = f"  {seconds // 60}:{seconds % 60:02d} left"
+            print(f"step {step}/{self.total}  {losses}  {record['steps_per_sec']:.2f} steps/s{left}", flush=True)
         self.last = record
         self._reset()
 
@@ -395,17 +401,22 @@ class CheapEvaluation(keras.callbacks.Callback):
     def __init__(self, path, latents: np.ndarray, reference, *, sample_rate: int, every: int,
                  writer: SummaryWriter | None = None, echo: bool = True):
         super().__init__()
-        self.path, self.latents, self.reference = Path(path), latents, reference
+        self.path, self.latents, self.reference = None if path is None else Path(path), latents, reference
         self.sample_rate, self.every, self.writer, self.echo = sample_rate, every, writer, echo
 
     def on_epoch_end(self, epoch, logs=None):
         step = generator_step(self.model)
-        if step == 0 or step % self.every:
-            return
+        if step and step % self.every == 0:
+            self.score(self.model, step)
+
+    def score(self, gan, step: int) -> dict[str, float]:
+        """Score ``gan``'s generator now and log it as generator step ``step``; return the values.
+
+        The driver also calls it at the start and end of a run that asks for them (fine-tuning).
+        """
         from beatgan.evaluate import cheap_metrics  # here: the evaluation needs librosa, training does not
 
-        audio = np.asarray(host_array(self.model.generator(self.latents, training=False)),
-                           dtype=np.float32)
+        audio = np.asarray(host_array(gan.generator(self.latents, training=False)), dtype=np.float32)
         values = {f"eval/{k}": float(v) for k, v in
                   cheap_metrics(audio, self.reference, sample_rate=self.sample_rate).items()}
         if self.path is not None:  # every process scores (the generator spans them all); the writer writes
@@ -415,3 +426,4 @@ class CheapEvaluation(keras.callbacks.Callback):
             self.writer.scalars(step, values)
         if self.echo:
             print(f"step {step}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()), flush=True)
+        return values

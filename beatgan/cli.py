@@ -385,6 +385,104 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- finetune
+
+FINETUNE_MINUTES = 20.0  # wall minutes when neither --minutes nor --steps is given
+FINETUNE_BOOKKEEPING = {"checkpoint_every": 100, "preview_every": 100, "keep_checkpoints": 3}
+_RUN_FIELDS = ("steps", "checkpoint_every", "keep_checkpoints", "preview_every")  # not the weights' recipe
+
+
+def _finetune_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pack", metavar="PACK_FOLDER", help="your loops: a folder, searched recursively, loaded and "
+                                                          "augmented as training data (resampled, sliced, noisy copies)")
+    parser.add_argument("--weights", default="weights", metavar="DIR",
+                        help="weights to start from: generator, its average and critic (default: weights)")
+    parser.add_argument("--run-dir", required=True, metavar="RUN",
+                        help="the fine-tuning run; its weights/ are the result. The same command resumes it")
+    parser.add_argument("--minutes", type=float, default=None, metavar="M",
+                        help=f"stop, checkpoint and export after M minutes of wall time (default {FINETUNE_MINUTES:g} "
+                             "when --steps is not given either)")
+    parser.add_argument("--eval-every", type=int, default=100, metavar="STEPS",
+                        help="generator steps between the cheap metrics against the pack (diversity, NDB/K, tonal "
+                             "lines, silence); also at the start and the end (default 100; 0: none)")
+    parser.add_argument("--log-every", type=int, default=25, metavar="STEPS", help="steps between lines (default 25)")
+    parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True,
+                        help="end with `beatgan evaluate` of the result against the pack (default: on)")
+    parser.add_argument("-n", "--count", type=int, default=100, help="loops generated for that evaluation (default 100)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=None,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    _config_options(parser, TrainConfig, "training (default: the weights' recipe, from their lineage.json)")
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    """Train on from the weights on a pack; report the cheap metrics over steps and evaluate against the pack."""
+    _start_backend(args, args.backend)
+    from beatgan.checkpoint import read_lineage, read_weights_config  # here: after the backend is chosen
+    from beatgan.run import load_metrics, read_run_config, resolve_configs, train  # here: after the backend
+
+    given = _given(args, TrainConfig)
+    minutes = FINETUNE_MINUTES if args.minutes is None and "steps" not in given else args.minutes
+    if minutes is not None and "steps" not in given:
+        given["steps"] = 1_000_000  # the clock stops it
+    model_options, recipe = {}, {}
+    if read_run_config(args.run_dir) is None:  # a new run: the weights' architecture and recipe
+        model_options = read_weights_config(args.weights).to_dict()
+        lineage = read_lineage(args.weights) or {}
+        recipe = {k: v for k, v in (lineage.get("train") or {}).items() if k not in _RUN_FIELDS}
+        recipe.update(FINETUNE_BOOKKEEPING)
+    model_config, train_config = resolve_configs(args.run_dir, model_options=model_options,
+                                                 train_options={**recipe, **given})
+    result = train(
+        os.path.expanduser(args.pack), args.run_dir, model_config=model_config, train_config=train_config,
+        backend=args.backend, progress=not args.quiet, log_every=args.log_every, tensorboard=not args.no_tensorboard,
+        eval_every=args.eval_every, time_limit=None if minutes is None else _minutes(minutes) * 60,
+        init_from=args.weights, eval_ends=True,
+    )
+    run_dir = Path(args.run_dir)
+    _finetune_report(load_metrics(run_dir), run_dir)
+    if args.evaluate and result.stopped_by in (None, "time_limit"):
+        _finetune_evaluation(args, result.weights_dir, run_dir / "evaluation", model_config)
+    if not args.quiet:
+        print(f"fine-tuned to step {result.step}; weights in {result.weights_dir}. Generate from them:\n"
+              f"  beatgan generate --weights {result.weights_dir} -n 16 -o my_loops --format loop --bpm 120")
+    return _EXIT_STATUS[result.stopped_by]
+
+
+def _finetune_report(metrics: dict, run_dir: Path) -> None:
+    """The cheap metrics against the pack over the fine-tuning steps: ``finetune_metrics.png``."""
+    from beatgan.metrics import METRICS  # here: fast --help
+    from beatgan.plots import metrics_over_steps_figure  # here: fast --help
+
+    names = [k[len("eval/"):] for k in metrics if k.startswith("eval/") and k != "eval/step"]
+    if not names:
+        return
+    rows = [{"step": int(step), **{n: float(metrics[f"eval/{n}"][i]) for n in names}}
+            for i, step in enumerate(metrics["eval/step"])]
+    directions = {n: METRICS[n][0] if n in METRICS else "" for n in names}
+    metrics_over_steps_figure(rows, directions).savefig(run_dir / "finetune_metrics.png", dpi=100)
+
+
+def _finetune_evaluation(args: argparse.Namespace, weights: Path, output: Path, config: ModelConfig) -> None:
+    """``beatgan evaluate --weights RUN/weights --reference PACK``: where fine-tuning took the model."""
+    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
+    from beatgan.evaluate import evaluate  # here: fast --help
+    from beatgan.generate import generate  # here: after the backend is chosen
+
+    reference = _reference_set(args.pack, (config.sample_rate, config.slice_len, config.channels), not args.quiet)
+    audio = generate(load_generator(weights)[0], check_positive_int("count", args.count), seed=0)
+    try:
+        report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=0, progress=not args.quiet)
+    except DatasetError as error:  # a pack too small to evaluate against; the fine-tuned weights are kept
+        print(f"note: no evaluation against the pack: {error}", file=sys.stderr)
+        return
+    report.save(output)
+    if not args.quiet:
+        print(report.text())
+        print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
+
+
 # ---------------------------------------------------------------------------------------------- generate
 
 
@@ -832,6 +930,13 @@ VERBS: tuple[Verb, ...] = (
          "config.json (or the defaults for a new run); a given option that disagrees with the run is an "
          "error, except --steps, which may be raised to train longer, and --checkpoint-every, "
          "--keep-checkpoints and --preview-every."),
+    Verb("finetune", "train on from the weights on your own pack of loops, for minutes on a CPU",
+         _finetune_options, _finetune,
+         "Fine-tune the weights (generator, its average and critic) on PACK_FOLDER: a new run started from them "
+         "(train --init-from), stopped after --minutes (checkpointed and exported) or --steps, optionally with "
+         "the critic's first layers frozen (--freeze-critic N). The cheap metrics against the pack are logged at "
+         "the start, every --eval-every steps and the end (metrics.jsonl, finetune_metrics.png), and the result "
+         "is evaluated against the pack (RUN/evaluation). The same command resumes."),
     Verb("export", "write one checkpoint of a training run as a weights directory",
          _export_options, _export,
          "Write the generator of one kept checkpoint of a run (--step, default the newest) as a weights "

@@ -246,6 +246,8 @@ class TrainConfig(_JsonConfig):
                               "beside them; export and evaluation use it; 0 = off")
     critic_augment: str = _field("", "augmentations of the critic's inputs, real and generated alike (DiffAugment): "
                                  "'all' or a comma list of flip, swap, gain, shift, noise; '' = off")
+    freeze_critic: int = _field(0, "the critic's first N convolution layers not trained (Freeze-D, Mo et al. 2020: "
+                                "fine-tuning on a small pack); 0 = all trained")
     steps: int = _field(40_000, "generator updates; the original's 200k D updates are about 40k G updates")
     checkpoint_every: int = _field(500, "generator updates between checkpoints")
     keep_checkpoints: int = _field(3, "newest checkpoints kept on disk")
@@ -262,6 +264,7 @@ class TrainConfig(_JsonConfig):
                 object.__setattr__(self, name, value)
         _require(self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
         check_positive_int("gp_every", self.gp_every)
+        check_seed(self.freeze_critic, "freeze_critic")  # an integer >= 0; the critic's depth bounds it (WaveGAN)
         _require(self.gp_every == 1 or self.loss == "wgan-gp",
                  f"gp_every={self.gp_every!r} needs loss='wgan-gp' (the only loss with a gradient penalty), "
                  f"got loss={self.loss!r}")

@@ -166,12 +166,22 @@ class WaveGAN(keras.Model):
                 self.ema_generator.trainable = False
         finally:
             keras.config.set_dtype_policy(previous_policy)
+        self._freeze_critic(train_config.freeze_critic)
         self.seed_generator = keras.random.SeedGenerator(train_config.seed)
         if train_config.augmentations:  # a stream of its own: without augmentation nothing else moves
             self.augment_seed_generator = keras.random.SeedGenerator(train_config.seed + 1_000_003)
         self.trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
         self.d_optimizer = self.g_optimizer = None
         self.built = True  # both networks are built; nothing is left for fit() to infer
+
+    def _freeze_critic(self, count: int) -> None:
+        """Leave the critic's first ``count`` convolution layers out of training (their variables non-trainable)."""
+        convs = [layer for layer in self.discriminator.layers if layer.name.startswith("conv_")]
+        if count > len(convs):
+            raise ConfigError(f"freeze_critic={count} must be at most {len(convs)}, the critic's convolution layers "
+                              f"at slice_len={self.model_config.slice_len}")
+        for layer in convs[:count]:
+            layer.trainable = False
 
     @property
     def metrics(self) -> list[keras.metrics.Mean]:

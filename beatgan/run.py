@@ -120,7 +120,8 @@ def _load_audio(data, model_config: ModelConfig, train_config: TrainConfig, prog
 def train(data, run_dir, *, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
           backend: str | None = None, progress: bool = True, log_every: int = 100,
           tensorboard: bool = True, devices: int = 1, steps_per_execution: int = 1,
-          eval_every: int = 500, time_limit: float | None = None, init_from=None) -> TrainResult:
+          eval_every: int = 500, time_limit: float | None = None, init_from=None,
+          eval_ends: bool = False) -> TrainResult:
     """Train WaveGAN with WGAN-GP in ``run_dir``, starting or resuming the run.
 
     Parameters
@@ -168,6 +169,9 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         its model config must equal the run's (None takes it). Adam restarts and the run counts
         its own steps from 0; ``config.json`` and every exported ``weights/lineage.json`` record
         the weights, their recipe and steps. Once the run has a checkpoint, it resumes from that.
+    eval_ends : bool, optional
+        Also score the cheap evaluation at the first step of a new run and at the last step
+        of this call (fine-tuning reports where it started and ended), when ``eval_every`` > 0.
 
     Returns
     -------
@@ -237,7 +241,7 @@ def train(data, run_dir, *, model_config: ModelConfig | None = None, train_confi
         with data_parallel(devices, batch_size=train_config.batch_size):
             return _drive(audio, run_dir, model_config, train_config, progress=progress, log_every=log_every,
                           tensorboard=tensorboard, steps_per_execution=steps_per_execution,
-                          eval_every=eval_every, deadline=deadline, init_from=lineage)
+                          eval_every=eval_every, deadline=deadline, init_from=lineage, eval_ends=eval_ends)
 
 
 def _check_time_limit(seconds) -> float:
@@ -259,7 +263,7 @@ def _interactive() -> bool:
 
 def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, *, progress: bool,
            log_every: int, tensorboard: bool, steps_per_execution: int = 1, eval_every: int = 0,
-           deadline: float | None = None, init_from: dict | None = None) -> TrainResult:
+           deadline: float | None = None, init_from: dict | None = None, eval_ends: bool = False) -> TrainResult:
     """Build the GAN, restore the newest checkpoint, run ``fit`` chunk by chunk, checkpoint at exit."""
     tc = train_config
     writer_process = distributed.is_writer()  # the one process that writes the run directory
@@ -297,11 +301,14 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=tensorboard and writer_process)
     logger = MetricsLogger(run_dir / METRICS_FILE if writer_process else None, every=log_every, total=tc.steps,
-                           writer=writer, echo=progress, resume_step=start)
+                           writer=writer, echo=progress, resume_step=start, deadline=deadline)
     stop = StopRequest(echo=progress, deadline=deadline)
     callbacks = _callbacks(audio, run_dir, model_config, tc, save=save, stop=stop, logger=logger, writer=writer,
                            progress=progress, eval_every=eval_every)
     verbose = 1 if isinstance(callbacks[0], keras.callbacks.ProgbarLogger) else 0
+    cheap = next((c for c in callbacks if isinstance(c, CheapEvaluation)), None) if eval_ends else None
+    if cheap is not None and not restored:
+        cheap.score(gan, start)  # where fine-tuning starts
     intervals = (log_every, tc.checkpoint_every, tc.preview_every) + ((eval_every,) if eval_every else ())
     step = start
     share = distributed.local_rows(tc.batch_size * tc.d_steps)  # this process's rows of every batch (all: one)
@@ -317,6 +324,8 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                 step = generator_step(gan)
             if saved["step"] != step:  # still under the handlers: a signal now cannot cut the write short
                 save(step)
+            if cheap is not None and step % eval_every:
+                cheap.score(gan, step)  # where this call ends
     except KeyboardInterrupt:
         _save_at_exit(save, gan, saved, progress)
         raise

@@ -804,3 +804,25 @@ def test_ema_follows_its_recurrence(option_runs, backend):
         want = decay * want + (1 - decay) * weights  # ema = d * ema + (1 - d) * weights
         np.testing.assert_allclose(averages[step], want, atol=1e-7)
     assert not np.allclose(averages[-1], generators[-1])
+
+
+def test_frozen_critic_layers_do_not_change_and_the_rest_trains():
+    """freeze_critic=N (Freeze-D): the critic's first N convolutions keep their weights through training."""
+    config = TrainConfig(batch_size=2, d_steps=1, seed=4, freeze_critic=2)
+    gan = WaveGAN(TINY, config)
+    gan.compile()
+    convs = {layer.name: [np.array(keras.ops.convert_to_numpy(v.value)) for v in layer.weights]
+             for layer in gan.discriminator.layers if layer.name.startswith("conv_")}
+    assert not any(v.path.startswith(("discriminator/conv_0/", "discriminator/conv_1/"))
+                   for v in gan.discriminator.trainable_variables)
+    audio = _batch(np.random.default_rng(5), (4, 16384, 2)) * 0.5
+    gan.fit(LoopBatches(audio, batch_size=2, d_steps=1, seed=0, steps=2), epochs=1, verbose=0)
+    after = {layer.name: [np.array(keras.ops.convert_to_numpy(v.value)) for v in layer.weights]
+             for layer in gan.discriminator.layers if layer.name.startswith("conv_")}
+    for name in convs:
+        same = all(np.array_equal(a, b) for a, b in zip(convs[name], after[name]))
+        assert same == (name in ("conv_0", "conv_1")), name
+    with pytest.raises(ConfigError, match=r"freeze_critic=6 must be at most 5, the critic's convolution layers"):
+        WaveGAN(TINY, config.replace(freeze_critic=6))
+    with pytest.raises(ConfigError, match=r"freeze_critic=-1 must be an integer >= 0"):
+        TrainConfig(freeze_critic=-1)
