@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 
 from beatgan import novelty
 from beatgan.atomic import write_json_atomic, write_text_atomic
-from beatgan.config import AUGMENT_AMPLITUDE
+from beatgan.config import AUGMENT_AMPLITUDE, SAMPLE_RATE
 from beatgan.data import augment
 from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.metrics import (
@@ -132,7 +132,7 @@ def _reference_from_mono(mono: np.ndarray, sample_rate: int, n_bins: int, seed: 
         samples=int(mono.shape[1]), warnings=tuple(notes))
 
 
-def reference_features(reference, *, sample_rate: int = 14700, n_bins: int = 20, seed: int = 0) -> ReferenceFeatures:
+def reference_features(reference, *, sample_rate: int = SAMPLE_RATE, n_bins: int = 20, seed: int = 0) -> ReferenceFeatures:
     """Precompute the reference side of :func:`cheap_metrics` (k-means, distances, levels).
 
     Parameters
@@ -207,7 +207,7 @@ def score_set(mono: np.ndarray, mel: np.ndarray, ref: ReferenceFeatures, sample_
     return scores, {"counts": counts, "pairwise": pairs, "spectrum": mean_spectrum(mel) - ref.mean_spectrum}
 
 
-def cheap_metrics(generated, reference, *, sample_rate: int = 14700, n_bins: int = 20, seed: int = 0) -> dict:
+def cheap_metrics(generated, reference, *, sample_rate: int = SAMPLE_RATE, n_bins: int = 20, seed: int = 0) -> dict:
     """Diversity ratio, NDB/K, JSD, noise floor and the artifact metrics, without the embedding: for training.
 
     About 0.3 s for 64 loops of 16384 samples on 2 CPU cores once the reference is precomputed; pass a
@@ -611,7 +611,7 @@ class EvaluationReport:
 
 # --------------------------------------------------------------------------- evaluate
 
-def evaluate(generated, reference, *, sample_rate: int = 14700, seed: int = 0, n_bins: int = 20,
+def evaluate(generated, reference, *, sample_rate: int = SAMPLE_RATE, seed: int = 0, n_bins: int = 20,
              progress: bool = False, n_boot: int = BOOTSTRAP) -> EvaluationReport:
     """Score generated loops against reference loops, beside real, collapsed and noise anchors.
 
@@ -882,7 +882,7 @@ class StepsReport:
         return directory
 
 
-def evaluate_steps(loops_by_step: Iterable, reference, *, sample_rate: int = 14700, seed: int = 0,
+def evaluate_steps(loops_by_step: Iterable, reference, *, sample_rate: int = SAMPLE_RATE, seed: int = 0,
                    progress: bool = False, save_to=None, log: Callable[[str], object] | None = None,
                    source: dict | None = None) -> StepsReport:
     """:func:`evaluate` the loops of each checkpoint of a run, one checkpoint at a time.
