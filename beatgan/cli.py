@@ -29,7 +29,7 @@ import numpy as np
 
 import wavfile24
 from beatgan import __version__
-from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int, load_recipe
+from beatgan.config import AUGMENT_AMPLITUDE, AUGMENT_COPIES, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int, load_recipe
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
 _EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
@@ -93,7 +93,7 @@ def _prepare_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--no-cache", dest="cache", action="store_false",
                       help="decode every file again instead of reusing the folder's cache")
     aug = parser.add_argument_group("augmentation")
-    aug.add_argument("--copies", type=int, default=5,
+    aug.add_argument("--copies", type=int, default=AUGMENT_COPIES,
                      help="noisy copies per loop; the originals are not kept (default: 5)")
     aug.add_argument("--amplitude", type=float, default=AUGMENT_AMPLITUDE,
                      help=f"largest noise value as a fraction of full scale (default: {AUGMENT_AMPLITUDE})")
@@ -109,8 +109,9 @@ def _prepare_summary(folder: str, loops, examples, dtype: str, output: Path) -> 
         f"{loops.seconds:.1f} s of audio at {loops.sample_rate} Hz "
         f"({loops.slice_len} samples = {loops.slice_len / loops.sample_rate:.2f} s each, "
         f"{loops.channels} channel(s))",
-        f"skipped {len(loops.skipped)} file(s)" + (":" if loops.skipped else ""),
     ]
+    lines += [f"  {line}" for line in loops.adaptations()]
+    lines += [f"skipped {len(loops.skipped)} file(s)" + (":" if loops.skipped else "")]
     lines += [f"  {name}: {reason}" for name, reason in loops.skipped]
     lines += [
         f"augmented: {examples.settings['copies']} noisy copies per loop -> "
@@ -432,6 +433,10 @@ def _finetune(args: argparse.Namespace) -> int:
         lineage = read_lineage(args.weights) or {}
         recipe = {k: v for k, v in (lineage.get("train") or {}).items() if k not in _RUN_FIELDS}
         recipe.update(FINETUNE_BOOKKEEPING)
+        batch = {**recipe, **given}.get("batch_size", TrainConfig.batch_size)
+        fitted = _fit_batch(args.pack, ModelConfig(**model_options), batch, quiet=args.quiet)
+        if fitted != batch:
+            given["batch_size"] = fitted
     model_config, train_config = resolve_configs(args.run_dir, model_options=model_options,
                                                  train_options={**recipe, **given})
     result = train(
@@ -448,6 +453,32 @@ def _finetune(args: argparse.Namespace) -> int:
         print(f"fine-tuned to step {result.step}; weights in {result.weights_dir}. Generate from them:\n"
               f"  beatgan generate --weights {result.weights_dir} -n 16 -o my_loops --format loop --bpm 120")
     return _EXIT_STATUS[result.stopped_by]
+
+
+FINETUNE_MIN_LOOPS = 2  # a GAN learns a distribution: from one loop it can only learn to copy it
+
+
+def _fit_batch(pack: str, config: ModelConfig, batch: int, quiet: bool) -> int:
+    """The batch a new fine-tuning run takes: ``batch``, or the pack's example count when that is smaller.
+
+    Raises DatasetError for a pack of fewer than :data:`FINETUNE_MIN_LOOPS` usable loops (or none).
+    """
+    from beatgan.data import SkippedFileWarning, load_loops  # here: fast --help
+
+    with warnings.catch_warnings():  # the training's own load (from the cache this one writes) warns once
+        warnings.simplefilter("ignore", SkippedFileWarning)
+        loops = load_loops(os.path.expanduser(pack), sample_rate=config.sample_rate, slice_len=config.slice_len,
+                           channels=config.channels, progress=False)
+    if len(loops) < FINETUNE_MIN_LOOPS:
+        raise DatasetError(f"pack {pack!r} holds {len(loops)} usable loop(s); fine-tuning needs at least "
+                           f"{FINETUNE_MIN_LOOPS} (a GAN learns what the loops share; from one it can only copy it)")
+    examples = len(loops) * AUGMENT_COPIES
+    if examples >= batch:
+        return batch
+    if not quiet:
+        print(f"the pack gives {examples} examples ({len(loops)} loops x {AUGMENT_COPIES} noisy copies), fewer than "
+              f"the batch of {batch}: the batch shrinks to {examples}", flush=True)
+    return examples
 
 
 def _finetune_report(metrics: dict, run_dir: Path) -> None:

@@ -29,6 +29,7 @@ a warning, never an error, since it only saves time.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -43,7 +44,7 @@ from tqdm.auto import tqdm
 
 from beatgan.atomic import write_npz_atomic
 from beatgan.audio import AUDIO_EXTENSIONS, find_audio_files, read_head
-from beatgan.config import AUGMENT_AMPLITUDE, LOOP_RATE, SAMPLE_RATE, check_positive_int, check_range, check_seed
+from beatgan.config import AUGMENT_AMPLITUDE, AUGMENT_COPIES, LOOP_RATE, SAMPLE_RATE, check_positive_int, check_range, check_seed
 from beatgan.errors import AudioError, ConfigError, DatasetError
 from beatgan.extras import require
 
@@ -78,6 +79,10 @@ class Loops:
         Hz of ``audio``.
     settings : dict
         How the loops were made (load options, and augmentation options once augmented).
+    sources : numpy.ndarray or None
+        int64 (N, 3), one row per loop as its file held it: sample rate in Hz, channels, and
+        1 when the file was shorter than ``slice_len`` at the loaded rate (zero-padded), else 0.
+        None where unknown (loops not read from files).
     """
 
     audio: np.ndarray
@@ -85,6 +90,7 @@ class Loops:
     skipped: list
     sample_rate: int
     settings: dict = dataclasses.field(default_factory=dict)
+    sources: np.ndarray | None = None
 
     @property
     def slice_len(self) -> int:
@@ -103,6 +109,43 @@ class Loops:
 
     def __len__(self) -> int:
         return int(self.audio.shape[0])
+
+    def adaptations(self) -> list[str]:
+        """What loading changed to make the files training examples, one line per kind of change.
+
+        Returns
+        -------
+        list of str
+            Resampling (from which rates), channel mapping (mono duplicated to stereo, stereo
+            mixed to mono, extra channels dropped), padding of short files and cutting of the
+            others, each with its count of loops; empty when ``sources`` is unknown.
+        """
+        if self.sources is None or not len(self.sources):
+            return []
+        rates, channels, short = self.sources.T
+        lines = []
+        others = sorted(collections.Counter(int(r) for r in rates if r != self.sample_rate).items())
+        if others:
+            listed = ", ".join(f"{_loops(n)} from {rate} Hz" for rate, n in others)
+            lines.append(f"resampled to {self.sample_rate} Hz (soxr {SOXR_QUALITY}): {listed}")
+        seconds = f"{self.slice_len} samples ({self.slice_len / self.sample_rate:.2f} s)"
+        mono_to_stereo = (channels == 1) & (self.channels == 2)
+        if mono_to_stereo.any():
+            lines.append(f"mono duplicated to stereo: {_loops(int(mono_to_stereo.sum()))}")
+        for held, change in (((channels > 1) & (self.channels == 1), "mixed to mono"),
+                             ((channels > 2) & (self.channels == 2), "first two channels kept")):
+            if held.any():
+                kinds = ", ".join(f"{_loops(n)} with {c} channels" for c, n in sorted(collections.Counter(channels[held]).items()))
+                lines.append(f"{change}: {kinds}")
+        if short.any():
+            lines.append(f"zero-padded to {seconds}: {_loops(int(short.sum()))} shorter than that")
+        if (short == 0).any():
+            lines.append(f"cut to their first {seconds}: {_loops(int((short == 0).sum()))}")
+        return lines
+
+
+def _loops(n: int) -> str:
+    return f"{n} loop{'s' if n != 1 else ''}"
 
 
 def _check_settings(sample_rate, slice_len, channels, resample) -> dict:
@@ -165,7 +208,7 @@ def to_slice(data: np.ndarray, rate: int, name: str, settings: dict) -> np.ndarr
 
 def _decode_folder(folder: Path, files: list[Path], settings: dict, progress: bool):
     audio = np.empty((len(files), settings["slice_len"], settings["channels"]), dtype=np.float32)
-    names, skipped = [], []
+    names, skipped, sources = [], [], []
     for path in tqdm(files, desc="loading loops", unit="file", disable=not progress):
         name = path.relative_to(folder).as_posix()
         try:
@@ -178,7 +221,9 @@ def _decode_folder(folder: Path, files: list[Path], settings: dict, progress: bo
             skipped.append((name, str(error) or type(error).__name__))
             continue
         names.append(name)
-    return audio[: len(names)], names, skipped
+        short = len(data) * settings["sample_rate"] / rate < settings["slice_len"] - 0.5  # at the loaded rate
+        sources.append((rate, data.shape[1], int(short)))
+    return audio[: len(names)], names, skipped, np.asarray(sources, dtype=np.int64).reshape(-1, 3)
 
 
 def load_loop(loop, *, sample_rate: int, slice_len: int, channels: int, input_rate: int | None = None):
@@ -310,20 +355,21 @@ def load_loops(
     key = cache_key(folder, files, settings) if cache else None
     entry = read_cache(folder, key, settings) if key else None
     if entry is None:
-        audio, names, skipped = _decode_folder(folder, files, settings, progress)
+        audio, names, skipped, sources = _decode_folder(folder, files, settings, progress)
         if key and names:
-            write_cache(folder, key, settings, audio, names, skipped)
+            write_cache(folder, key, settings, audio, names, skipped, sources)
     else:
-        audio, names, skipped = entry["audio"], entry["names"], entry["skipped"]
+        audio, names, skipped, sources = entry["audio"], entry["names"], entry["skipped"], entry["sources"]
     for name, reason in skipped:
         warnings.warn(f"skipped {name}: {reason}", SkippedFileWarning, stacklevel=2)
     if not names:
         listing = "; ".join(f"{name}: {reason}" for name, reason in skipped)
         raise DatasetError(f"no usable loops under {str(folder)!r}; skipped {len(skipped)} file(s): {listing}")
-    return Loops(audio=audio, names=names, skipped=skipped, sample_rate=settings["sample_rate"], settings=settings)
+    return Loops(audio=audio, names=names, skipped=skipped, sample_rate=settings["sample_rate"], settings=settings,
+                 sources=sources)
 
 
-def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> np.ndarray:
+def augment(audio: np.ndarray, *, copies: int = AUGMENT_COPIES, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> np.ndarray:
     """Return ``copies`` noisy copies of every loop, as the original's augmentation.
 
     Each copy adds independent uniform noise in [-amplitude, amplitude] to every sample
@@ -371,7 +417,7 @@ def augment(audio: np.ndarray, *, copies: int = 5, amplitude: float = AUGMENT_AM
     return np.clip(out, -1.0, 1.0, out=out)
 
 
-def augment_loops(loops: Loops, *, copies: int = 5, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> Loops:
+def augment_loops(loops: Loops, *, copies: int = AUGMENT_COPIES, amplitude: float = AUGMENT_AMPLITUDE, seed: int = 0) -> Loops:
     """Return :func:`augment` of ``loops.audio`` with ``names`` repeated to match its rows.
 
     Row ``i * copies + k`` is copy ``k`` of ``loops.names[i]``; ``skipped`` and
@@ -390,7 +436,7 @@ def load_training_audio(
     slice_len: int | None = None,
     channels: int | None = None,
     resample: str = "polyphase",
-    copies: int = 5,
+    copies: int = AUGMENT_COPIES,
     amplitude: float = AUGMENT_AMPLITUDE,
     seed: int = 0,
     cache: bool = True,
@@ -434,6 +480,9 @@ def load_training_audio(
             channels=2 if channels is None else channels,
             resample=resample, cache=cache, progress=progress,
         )
+        if progress:  # what loading changed, said once: a user's pack may hold any rate, channels and length
+            print(f"loaded {len(loops)} loops from {str(path)!r}", *(f"  {line}" for line in loops.adaptations()),
+                  sep="\n", flush=True)
         return augment(loops.audio, copies=copies, amplitude=amplitude, seed=seed)
     if not path.exists():
         raise DatasetError(f"{str(path)!r} is neither a dataset file nor a folder of loops: it does not exist")
@@ -486,7 +535,7 @@ def load_loops_file(path: str | os.PathLike, *, sample_rate: int | None = None, 
     return dataclasses.replace(loops, settings=settings)
 
 
-CACHE_FORMAT_VERSION = 1  # bump when decoding or the cache layout changes
+CACHE_FORMAT_VERSION = 2  # bump when decoding or the cache layout changes
 CACHE_DIR_NAME = ".beatgan-cache"  # inside the loop folder; hidden, so the scan skips it
 
 log = logging.getLogger(__name__)
@@ -550,9 +599,12 @@ def _read_entry(path: Path, key: str, slice_len: int, channels: int) -> dict | N
         audio = npz["audio"]
         names = [str(n) for n in npz["names"]]
         skipped = list(zip(map(str, npz["skipped_files"]), map(str, npz["skipped_reasons"])))
+        sources = npz["sources"].astype(np.int64)
     if audio.dtype != np.float32 or audio.shape != (len(names), slice_len, channels):
         raise ValueError(f"audio has dtype {audio.dtype} and shape {audio.shape}")
-    return {"audio": audio, "names": names, "skipped": skipped}
+    if sources.shape != (len(names), 3):
+        raise ValueError(f"sources have shape {sources.shape}")
+    return {"audio": audio, "names": names, "skipped": skipped, "sources": sources}
 
 
 def read_cache(folder: Path, key: str, settings: Mapping[str, object]) -> dict | None:
@@ -571,7 +623,7 @@ def read_cache(folder: Path, key: str, settings: Mapping[str, object]) -> dict |
     -------
     dict or None
         ``{"audio": float32 (N, slice_len, channels), "names": list of str,
-        "skipped": list of (str, str)}``, or ``None`` when no cache matches.
+        "skipped": list of (str, str), "sources": int64 (N, 3)}`` (see :class:`Loops`), or ``None`` when no cache matches.
         A corrupt cache file is logged and treated as missing.
     """
     for path in cache_paths(folder, settings):
@@ -594,6 +646,7 @@ def write_cache(
     audio: np.ndarray,
     names: Sequence[str],
     skipped: Sequence[tuple[str, str]],
+    sources: np.ndarray | None = None,
 ) -> Path | None:
     """Store a load of ``folder``; return the cache file, or ``None`` when nothing was writable.
 
@@ -607,7 +660,12 @@ def write_cache(
         Source file of each row of ``audio``, relative to ``folder``.
     skipped : sequence of (str, str)
         Files that could not be used, with the reason.
+    sources : numpy.ndarray, optional
+        int64 (N, 3): each loop's file rate, channels and whether it was padded
+        (:attr:`Loops.sources`); None stores -1 (unknown) rows.
     """
+    if sources is None:
+        sources = np.full((len(names), 3), -1, dtype=np.int64)
     arrays = {
         "version": np.int64(CACHE_FORMAT_VERSION),
         "key": np.str_(key),
@@ -616,6 +674,7 @@ def write_cache(
         "names": np.asarray(list(names), dtype=np.str_),
         "skipped_files": np.asarray([f for f, _ in skipped], dtype=np.str_),
         "skipped_reasons": np.asarray([r for _, r in skipped], dtype=np.str_),
+        "sources": np.asarray(sources, dtype=np.int64).reshape(-1, 3),
     }
     errors = []
     for path in cache_paths(folder, settings):

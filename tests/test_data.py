@@ -402,3 +402,25 @@ def test_load_loop_rejects(tmp_path, loop, message):
         loop = tmp_path / loop
     with pytest.raises(AudioError, match=message):
         load_loop(loop, sample_rate=RATE, slice_len=16384, channels=1)
+
+
+def test_loops_say_what_loading_changed_and_the_cache_keeps_it(tmp_path):
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    for name, rate, frames, channels in (("a.wav", 22050, 11025, 1), ("b.wav", 48000, 96000, 2),
+                                         ("c.wav", 14700, 20000, 4), ("d.flac", 14700, 16384, 2)):
+        soundfile.write(tmp_path / name, rng.uniform(-0.5, 0.5, (frames, channels)), rate)
+    expected = ["resampled to 14700 Hz (soxr HQ): 1 loop from 22050 Hz, 1 loop from 48000 Hz",
+                "mono duplicated to stereo: 1 loop",
+                "first two channels kept: 1 loop with 4 channels",
+                "zero-padded to 16384 samples (1.11 s): 1 loop shorter than that",
+                "cut to their first 16384 samples (1.11 s): 3 loops"]
+    first = load_loops(tmp_path, progress=False)
+    np.testing.assert_array_equal(first.sources, [[22050, 1, 1], [48000, 2, 0], [14700, 4, 0], [14700, 2, 0]])
+    assert first.adaptations() == expected
+    assert load_loops(tmp_path, progress=False).adaptations() == expected  # from the cache
+    mono = load_loops(tmp_path, channels=1, progress=False, cache=False).adaptations()
+    assert "mixed to mono: 2 loops with 2 channels, 1 loop with 4 channels" in mono
+    assert not [line for line in mono if "duplicated" in line or "first two" in line]
+    assert Loops(audio=first.audio, names=first.names, skipped=[], sample_rate=14700).adaptations() == []

@@ -74,3 +74,60 @@ def test_finetune_minutes_stops_checkpoints_exports_and_the_same_command_resumes
     out = capsys.readouterr().out
     assert f"resumed {run} from step {int(first.name.split('_')[1])}" in out
     assert json.loads((run / "config.json").read_text())["train"]["steps"] == 1_000_000  # the clock stops it
+
+
+def _write_pack(folder, count, *, rate, channels, seconds):
+    """``count`` decaying noise hits as PCM_16 WAVs: a user's pack in another format than the weights'."""
+    import soundfile
+
+    folder.mkdir()
+    rng = np.random.default_rng(count)
+    frames = int(rate * seconds)
+    for i in range(count):
+        hit = rng.uniform(-0.5, 0.5, (frames, channels)) * np.exp(-np.arange(frames) / (0.05 * rate))[:, None]
+        soundfile.write(folder / f"hit_{i}.wav", hit, rate, subtype="PCM_16")
+    return folder
+
+
+def test_finetune_says_how_it_adapts_a_small_mono_pack_of_another_rate(weights, tmp_path, capsys):
+    pack = _write_pack(tmp_path / "mono", 3, rate=22050, channels=1, seconds=0.5)  # stereo weights, 1.11 s slices
+    run = tmp_path / "run"
+    assert main(["finetune", str(pack), "--weights", str(weights), "--run-dir", str(run), "--steps", "1",
+                 "--batch-size", "16", "--eval-every", "0", "--no-evaluate", "--no-tensorboard"]) == 0
+    out = capsys.readouterr().out
+    assert "the pack gives 15 examples (3 loops x 5 noisy copies), fewer than the batch of 16: the batch shrinks to 15" in out
+    assert "resampled to 14700 Hz (soxr HQ): 3 loops from 22050 Hz" in out
+    assert "mono duplicated to stereo: 3 loops" in out
+    assert "zero-padded to 16384 samples (1.11 s): 3 loops shorter than that" in out
+    assert read_run_config(run)["train"].batch_size == 15
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "no audio files (.aif"),
+    ("text", "no audio files (.aif"),
+    ("one loop", "holds 1 usable loop(s); fine-tuning needs at least 2"),
+    ("no critic", "has no critic.npz: training on needs the critic too"),
+    ("freeze", "freeze_critic=9 must be at most 5, the critic's convolution layers"),
+])
+def test_finetune_bad_input_is_one_error_line(case, message, pack, weights, tmp_path, capsys):
+    folder, given, options = tmp_path / "pack", weights, []
+    folder.mkdir()
+    if case == "text":
+        (folder / "notes.txt").write_text("not audio")
+    elif case == "one loop":
+        folder.rmdir()
+        _write_pack(folder, 1, rate=44100, channels=2, seconds=2)
+    elif case in ("no critic", "freeze"):
+        folder = pack
+        options = ["--freeze-critic", "9"] if case == "freeze" else []
+    if case == "no critic":
+        given = tmp_path / "weights"
+        given.mkdir()
+        for name in ("config.json", "generator.npz", "lineage.json"):
+            (given / name).write_bytes((weights / name).read_bytes())
+    status = main(["finetune", str(folder), "--weights", str(given), "--run-dir", str(tmp_path / "run"), "--steps", "1",
+                   *options, *QUIET])
+    err = capsys.readouterr().err
+    last = err.splitlines()[-1]
+    assert status == 2 and last.startswith("beatgan finetune: error: ") and message in last and "Traceback" not in err
+    assert not (tmp_path / "run" / "weights").exists()
