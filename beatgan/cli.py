@@ -29,7 +29,10 @@ import numpy as np
 
 import wavfile24
 from beatgan import __version__
-from beatgan.config import AUGMENT_AMPLITUDE, AUGMENT_COPIES, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int, load_recipe
+from beatgan.config import (
+    AUGMENT_AMPLITUDE, AUGMENT_COPIES, FINETUNE_MINUTES, LOOP_RATE, ModelConfig, TrainConfig, check_positive_int,
+    load_recipe,
+)
 from beatgan.errors import AudioError, BeatGANError, ConfigError, DatasetError
 
 _EXIT_STATUS = {None: 0, "time_limit": 0, "SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report
@@ -388,10 +391,6 @@ def _export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- finetune
 
-FINETUNE_MINUTES = 20.0  # wall minutes when neither --minutes nor --steps is given
-FINETUNE_BOOKKEEPING = {"checkpoint_every": 100, "preview_every": 100, "keep_checkpoints": 3}
-_RUN_FIELDS = ("steps", "checkpoint_every", "keep_checkpoints", "preview_every")  # not the weights' recipe
-
 
 def _finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pack", metavar="PACK_FOLDER", help="your loops: a folder, searched recursively, loaded and "
@@ -420,98 +419,28 @@ def _finetune_options(parser: argparse.ArgumentParser) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     """Train on from the weights on a pack; report the cheap metrics over steps and evaluate against the pack."""
     _start_backend(args, args.backend)
-    from beatgan.checkpoint import read_lineage, read_weights_config  # here: after the backend is chosen
-    from beatgan.run import load_metrics, read_run_config, resolve_configs, train  # here: after the backend
+    from beatgan.checkpoint import read_weights_config  # here: after the backend is chosen
+    from beatgan.finetune import evaluate_on_pack, finetune  # here: after the backend is chosen
 
-    given = _given(args, TrainConfig)
-    minutes = FINETUNE_MINUTES if args.minutes is None and "steps" not in given else args.minutes
-    if minutes is not None and "steps" not in given:
-        given["steps"] = 1_000_000  # the clock stops it
-    model_options, recipe = {}, {}
-    if read_run_config(args.run_dir) is None:  # a new run: the weights' architecture and recipe
-        model_options = read_weights_config(args.weights).to_dict()
-        lineage = read_lineage(args.weights) or {}
-        recipe = {k: v for k, v in (lineage.get("train") or {}).items() if k not in _RUN_FIELDS}
-        recipe.update(FINETUNE_BOOKKEEPING)
-        batch = {**recipe, **given}.get("batch_size", TrainConfig.batch_size)
-        fitted = _fit_batch(args.pack, ModelConfig(**model_options), batch, quiet=args.quiet)
-        if fitted != batch:
-            given["batch_size"] = fitted
-    model_config, train_config = resolve_configs(args.run_dir, model_options=model_options,
-                                                 train_options={**recipe, **given})
-    result = train(
-        os.path.expanduser(args.pack), args.run_dir, model_config=model_config, train_config=train_config,
-        backend=args.backend, progress=not args.quiet, log_every=args.log_every, tensorboard=not args.no_tensorboard,
-        eval_every=args.eval_every, time_limit=None if minutes is None else _minutes(minutes) * 60,
-        init_from=args.weights, eval_ends=True,
-    )
-    run_dir = Path(args.run_dir)
-    _finetune_report(load_metrics(run_dir), run_dir)
+    minutes = None if args.minutes is None else _minutes(args.minutes)
+    count = check_positive_int("count", args.count)
+    result = finetune(args.pack, args.weights, args.run_dir, minutes=minutes,
+                      train_options=_given(args, TrainConfig), eval_every=args.eval_every, progress=not args.quiet,
+                      log_every=args.log_every, tensorboard=not args.no_tensorboard, backend=args.backend)
     if args.evaluate and result.stopped_by in (None, "time_limit"):
-        _finetune_evaluation(args, result.weights_dir, run_dir / "evaluation", model_config)
+        config = read_weights_config(result.weights_dir)
+        reference = _reference_set(args.pack, (config.sample_rate, config.slice_len, config.channels), not args.quiet)
+        report = evaluate_on_pack(result.weights_dir, reference, count=count,
+                                  progress=not args.quiet)
+        if report is not None:
+            report.save(Path(args.run_dir) / "evaluation")
+            if not args.quiet:
+                print(report.text())
+                print(f"wrote {Path(args.run_dir) / 'evaluation'}/evaluation.json, evaluation.txt and figures")
     if not args.quiet:
         print(f"fine-tuned to step {result.step}; weights in {result.weights_dir}. Generate from them:\n"
               f"  beatgan generate --weights {result.weights_dir} -n 16 -o my_loops --format loop --bpm 120")
     return _EXIT_STATUS[result.stopped_by]
-
-
-FINETUNE_MIN_LOOPS = 2  # a GAN learns a distribution: from one loop it can only learn to copy it
-
-
-def _fit_batch(pack: str, config: ModelConfig, batch: int, quiet: bool) -> int:
-    """The batch a new fine-tuning run takes: ``batch``, or the pack's example count when that is smaller.
-
-    Raises DatasetError for a pack of fewer than :data:`FINETUNE_MIN_LOOPS` usable loops (or none).
-    """
-    from beatgan.data import SkippedFileWarning, load_loops  # here: fast --help
-
-    with warnings.catch_warnings():  # the training's own load (from the cache this one writes) warns once
-        warnings.simplefilter("ignore", SkippedFileWarning)
-        loops = load_loops(os.path.expanduser(pack), sample_rate=config.sample_rate, slice_len=config.slice_len,
-                           channels=config.channels, progress=False)
-    if len(loops) < FINETUNE_MIN_LOOPS:
-        raise DatasetError(f"pack {pack!r} holds {len(loops)} usable loop(s); fine-tuning needs at least "
-                           f"{FINETUNE_MIN_LOOPS} (a GAN learns what the loops share; from one it can only copy it)")
-    examples = len(loops) * AUGMENT_COPIES
-    if examples >= batch:
-        return batch
-    if not quiet:
-        print(f"the pack gives {examples} examples ({len(loops)} loops x {AUGMENT_COPIES} noisy copies), fewer than "
-              f"the batch of {batch}: the batch shrinks to {examples}", flush=True)
-    return examples
-
-
-def _finetune_report(metrics: dict, run_dir: Path) -> None:
-    """The cheap metrics against the pack over the fine-tuning steps: ``finetune_metrics.png``."""
-    from beatgan.metrics import METRICS  # here: fast --help
-    from beatgan.plots import metrics_over_steps_figure  # here: fast --help
-
-    names = [k[len("eval/"):] for k in metrics if k.startswith("eval/") and k != "eval/step"]
-    if not names:
-        return
-    rows = [{"step": int(step), **{n: float(metrics[f"eval/{n}"][i]) for n in names}}
-            for i, step in enumerate(metrics["eval/step"])]
-    directions = {n: METRICS[n][0] if n in METRICS else "" for n in names}
-    metrics_over_steps_figure(rows, directions).savefig(run_dir / "finetune_metrics.png", dpi=100)
-
-
-def _finetune_evaluation(args: argparse.Namespace, weights: Path, output: Path, config: ModelConfig) -> None:
-    """``beatgan evaluate --weights RUN/weights --reference PACK``: where fine-tuning took the model."""
-    from beatgan.checkpoint import load_generator  # here: after the backend is chosen
-    from beatgan.evaluate import evaluate  # here: fast --help
-    from beatgan.generate import generate  # here: after the backend is chosen
-
-    reference = _reference_set(args.pack, (config.sample_rate, config.slice_len, config.channels), not args.quiet)
-    audio = generate(load_generator(weights)[0], check_positive_int("count", args.count), seed=0)
-    try:
-        report = evaluate(audio, reference.audio, sample_rate=config.sample_rate, seed=0, progress=not args.quiet)
-    except DatasetError as error:  # a pack too small to evaluate against; the fine-tuned weights are kept
-        print(f"note: no evaluation against the pack: {error}", file=sys.stderr)
-        return
-    report.save(output)
-    if not args.quiet:
-        print(report.text())
-        print(f"wrote {output}/evaluation.json, evaluation.txt and figures")
 
 
 # ---------------------------------------------------------------------------------------------- generate
