@@ -6,9 +6,9 @@ helps further on small sets (Mo et al., 2020, "Freeze the Discriminator").
 :func:`finetune` is :func:`beatgan.run.train` with ``init_from`` the weights, their
 recipe (from ``lineage.json``), a wall-clock budget, and the cheap metrics against the
 pack at the start, every ``eval_every`` steps and the end. :func:`evaluate_on_pack` ends
-it with the full evaluation against the pack. :func:`render_demo_pack` renders a pack in
-a style the shipped model never heard (the open renderer at 90-95 bpm; the corpus is at
-120-125), for the notebook and ``benchmarks/finetune.py``.
+it with the full evaluation against the pack. :func:`beatgan.corpus.render_demo_pack`
+renders a pack in a style the shipped model never heard, for the notebook and
+``benchmarks/finetune.py``.
 
 Importing this module imports Keras: choose the backend first.
 """
@@ -22,7 +22,6 @@ from pathlib import Path
 
 from beatgan.checkpoint import load_generator, read_lineage, read_weights_config
 from beatgan.config import AUGMENT_COPIES, FINETUNE_MINUTES, ModelConfig, TrainConfig
-from beatgan.corpus import render_corpus
 from beatgan.data import Loops, SkippedFileWarning, load_loops
 from beatgan.errors import ConfigError, DatasetError
 from beatgan.evaluate import EvaluationReport, evaluate
@@ -30,39 +29,14 @@ from beatgan.generate import generate
 from beatgan.metrics import METRICS
 from beatgan.run import TrainResult, load_metrics, read_run_config, resolve_configs, train
 
-__all__ = ["DEMO_BPM", "FINETUNE_MIN_LOOPS", "FINETUNE_MINUTES", "METRICS_FIGURE", "evaluate_on_pack", "finetune",
-           "finetune_configs", "fit_batch", "metrics_figure", "render_demo_pack"]
+__all__ = ["FINETUNE_MIN_LOOPS", "METRICS_FIGURE", "evaluate_on_pack", "finetune", "finetune_configs", "fit_batch",
+           "metrics_figure"]
 
 FINETUNE_MIN_LOOPS = 2  # a GAN learns what loops share: from one it can only learn to copy it
-DEMO_BPM = (90.0, 95.0)  # the demo pack's tempo range; the open corpus the shipped model learnt is 120-125 bpm
-DEMO_SEED = 2027  # the demo pack's renderer seed (the corpus is seed 0)
 METRICS_FIGURE = "finetune_metrics.png"
 BOOKKEEPING = {"checkpoint_every": 100, "preview_every": 100, "keep_checkpoints": 3}  # a short run's, not the recipe's
 RUN_FIELDS = ("steps", "checkpoint_every", "keep_checkpoints", "preview_every")  # of the weights' run, not their recipe
 UNTIL_STOPPED = 1_000_000  # the steps of a run that the clock stops
-
-
-def render_demo_pack(folder: str | os.PathLike, *, count: int = 24, seed: int = DEMO_SEED,
-                     progress: bool = False) -> Path:
-    """Render a pack the shipped model never heard: the open renderer at :data:`DEMO_BPM`.
-
-    Parameters
-    ----------
-    folder : path-like
-        Created when missing; a folder that already holds the pack is kept as it is.
-    count : int, optional
-        Loops (44.1 kHz, 16-bit stereo, two bars each).
-    seed : int, optional
-        The renderer's seed: the same seed gives the same bytes.
-
-    Returns
-    -------
-    pathlib.Path
-        ``folder``.
-    """
-    folder = Path(folder)
-    render_corpus(folder, count=count, seed=seed, bpm=DEMO_BPM, progress=progress)
-    return folder
 
 
 def fit_batch(pack: str | os.PathLike, config: ModelConfig, batch: int, *, progress: bool = True) -> int:

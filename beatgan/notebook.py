@@ -16,11 +16,12 @@ import numpy as np
 
 from beatgan.audio import find_audio_files, read_audio
 from beatgan.config import ModelConfig, TrainConfig, check_positive_int
-from beatgan.corpus import render_corpus
+from beatgan.corpus import render_corpus, render_demo_pack
 from beatgan.errors import ConfigError, DatasetError
 
 USER_FOLDER = "ULTIMATE_DRUM_LOOPS"  # where users put their own pack
 CORPUS_FOLDER = "data/open_loops"  # where `beatgan render-loops` puts the open corpus by default
+DEMO_FOLDER = "data/demo_pack"  # where the notebook renders the demo pack to fine-tune on
 
 
 def has_loops(folder: str | os.PathLike) -> bool:
@@ -68,6 +69,45 @@ def choose_loop_folder(
     if has_loops(user_folder):
         return Path(user_folder), "user"
     return ensure_corpus(corpus_folder, count=corpus_count, seed=seed, progress=progress), "open corpus"
+
+
+def choose_pack(
+    own_loops: str | os.PathLike | None = None,
+    *,
+    user_folder: str | os.PathLike = USER_FOLDER,
+    demo_folder: str | os.PathLike = DEMO_FOLDER,
+    progress: bool = True,
+) -> tuple[Path, str]:
+    """Pick the pack to fine-tune on: the one given, else the user's, else the demo pack (rendered when needed).
+
+    Parameters
+    ----------
+    own_loops : path-like, optional
+        An explicit choice; it must hold loops.
+    user_folder : path-like, optional
+        Used when it holds loops (``ULTIMATE_DRUM_LOOPS/``).
+    demo_folder : path-like, optional
+        Where :func:`beatgan.corpus.render_demo_pack` renders the demo pack (90-95 bpm, a
+        tempo the shipped model never heard) when neither holds loops.
+
+    Returns
+    -------
+    folder : pathlib.Path
+    source : {"given", "user", "demo pack"}
+
+    Raises
+    ------
+    DatasetError
+        When ``own_loops`` is given but holds no loops.
+    """
+    if own_loops is not None:
+        if not has_loops(own_loops):
+            raise DatasetError(f"own_loops={str(own_loops)!r} holds no audio files")
+        return Path(own_loops), "given"
+    if has_loops(user_folder):
+        return Path(user_folder), "user"
+    render_demo_pack(demo_folder, progress=progress)
+    return Path(demo_folder), "demo pack"
 
 
 def ensure_corpus(

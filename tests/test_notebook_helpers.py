@@ -38,6 +38,25 @@ def test_given_folder_without_loops_is_an_error(tmp_path):
         notebook.choose_loop_folder(tmp_path)
 
 
+def test_pack_is_the_given_one_else_the_users_else_the_demo_pack(tmp_path):
+    from beatgan.corpus import DEMO_BPM, parse_loop_name
+
+    user, demo = tmp_path / "user", tmp_path / "demo"
+    user.mkdir()
+    with pytest.raises(DatasetError, match="own_loops=.* holds no audio"):
+        notebook.choose_pack(tmp_path / "nothing", user_folder=user, demo_folder=demo)
+    folder, source = notebook.choose_pack(user_folder=user, demo_folder=demo, progress=False)
+    assert (folder, source) == (demo, "demo pack")
+    tempos = [parse_loop_name(p.name)["bpm"] for p in sorted(demo.glob("*.wav"))]
+    assert len(tempos) == 24 and all(DEMO_BPM[0] <= t <= DEMO_BPM[1] for t in tempos)  # not the corpus's 120-125
+    stamp = sorted(demo.glob("*.wav"))[0].stat().st_mtime_ns
+    assert notebook.choose_pack(user_folder=user, demo_folder=demo, progress=False) == (demo, "demo pack")
+    assert sorted(demo.glob("*.wav"))[0].stat().st_mtime_ns == stamp  # rendered once
+    _write_loop(user / "mine.wav")
+    assert notebook.choose_pack(user_folder=user, demo_folder=demo) == (user, "user")
+    assert notebook.choose_pack(demo, user_folder=user) == (demo, "given")
+
+
 def test_read_loop_keeps_the_files_rate(tmp_path):
     _write_loop(tmp_path / "a.wav", rate=48000, seconds=1.0)
     rate, audio = notebook.read_loop(tmp_path / "a.wav", seconds=0.25)

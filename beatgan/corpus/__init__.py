@@ -19,15 +19,15 @@ from beatgan.corpus.grooves import classic_grooves, parse_groove
 from beatgan.corpus.hydrogen import parse_drumkit, parse_song
 from beatgan.corpus.library import find_kits, find_songs, load_patterns
 from beatgan.corpus.mix import Humanize, render_loop
-from beatgan.corpus.render import CorpusReport, render_corpus
+from beatgan.corpus.render import DEMO_BPM, DEMO_SEED, CorpusReport, render_corpus, render_demo_pack
 from beatgan.corpus.roles import ROLES, classify_instrument
 from beatgan.corpus.structs import Hit, Instrument, KitSpec, Layer, Pattern
 from beatgan.corpus.synthkit import SYNTH_KIT_NAME, synth_kit
 
 __all__ = [
-    "CorpusCheck", "CorpusReport", "Hit", "Humanize", "Instrument", "KitSpec", "Layer", "Pattern", "ROLES",
+    "DEMO_BPM", "DEMO_SEED", "CorpusCheck", "CorpusReport", "Hit", "Humanize", "Instrument", "KitSpec", "Layer", "Pattern", "ROLES",
     "SYNTH_KIT_NAME", "classic_grooves", "classify_instrument", "find_kits", "find_songs",
     "check_corpus", "load_patterns", "parse_drumkit", "parse_groove",
     "parse_loop_name", "parse_song",
-    "render_corpus", "render_loop", "synth_kit",
+    "render_corpus", "render_demo_pack", "render_loop", "synth_kit",
 ]

@@ -211,6 +211,34 @@ def _digest(kits: list[KitSpec], patterns: list[Pattern]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+DEMO_BPM = (90.0, 95.0)  # the demo pack's tempo range: the open corpus (and the shipped model) is 120-125 bpm
+DEMO_SEED = 2027  # the demo pack's seed: other kits' takes and patterns than the corpus's seed 0
+
+
+def render_demo_pack(output, *, count: int = 24, seed: int = DEMO_SEED, progress: bool = False) -> CorpusReport:
+    """Render a pack in a style the shipped model never heard: the open corpus's renderer at 90-95 bpm.
+
+    At :data:`DEMO_BPM` the model's 1.11 s slice holds under two beats where the corpus's
+    120-125 bpm loops hold more than two, so the rhythm it must learn is new. Fine-tuning
+    demonstrations and ``benchmarks/finetune.py`` use it as "your own loops".
+
+    Parameters
+    ----------
+    output : path-like
+        Created when missing; a folder that already holds this pack is kept as it is.
+    count : int, optional
+        Loops (44.1 kHz, 16-bit stereo, two bars each).
+    seed : int, optional
+        The renderer's seed: the same seed gives the same bytes.
+
+    Returns
+    -------
+    CorpusReport
+        As :func:`render_corpus`.
+    """
+    return render_corpus(output, count=count, seed=seed, bpm=DEMO_BPM, progress=progress)
+
+
 def _existing(output: Path, settings: dict, overwrite: bool) -> list[dict] | None:
     # Up to date: the manifest has these settings and lists exactly the files
     # present. Same settings but other files: an interrupted render of this
