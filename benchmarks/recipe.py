@@ -104,6 +104,38 @@ def cpu_seconds(pid: int) -> float:
 EVALUATING = threading.Lock()  # one evaluation at a time: numba's cache of librosa's gufuncs races (numba#10128)
 
 
+def train_to_budget(command: list[str], log: Path, used_file: Path, budget: float, core: int) -> float | None:
+    """Run a training command pinned to ``core`` until it has used ``budget`` CPU seconds in all, then SIGINT it.
+
+    ``used_file`` holds the CPU seconds earlier calls used (a cut-off run resumes with what it had left) and is
+    updated every 2 s. Returns the total, or None (with a line on stderr) when training exited before the budget.
+    """
+    used = float(used_file.read_text()) if used_file.exists() else 0.0
+    if used >= budget:
+        return used
+    with open(log, "a") as out:
+        proc = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **SINGLE_THREAD})
+        child = None
+        while proc.poll() is None:
+            time.sleep(2)
+            try:  # taskset execs the command, so the pid is beatgan's own
+                child = cpu_seconds(proc.pid)
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            used_file.write_text(f"{used + child:.1f}")
+            if used + child >= budget:
+                proc.send_signal(signal.SIGINT)  # the run checkpoints and exports weights, then exits
+                proc.wait()
+        proc.wait()
+    total = used + (child or 0.0)
+    if total < budget - 5:
+        print(f"{log.stem}: training exited early (code {proc.returncode}) after {total:.0f} s of CPU; see {log}",
+              file=sys.stderr)
+        return None
+    return total
+
+
 def run_config(runs: Path, name: str, data: str, options: list[str], budget: float, core: int,
                seed: int = 0, evaluate: bool = True) -> None:
     """Train one configuration to its CPU budget (resuming a cut-off one), then evaluate it."""
@@ -111,27 +143,11 @@ def run_config(runs: Path, name: str, data: str, options: list[str], budget: flo
     env = {**os.environ, **SINGLE_THREAD}
     pin = ["taskset", "-c", str(core)]
     if not done.exists():
-        used = float(used_file.read_text()) if used_file.exists() else 0.0
         wall = time.monotonic()
-        with open(runs / f"{name}.log", "a") as log:
-            proc = subprocess.Popen([*pin, str(BEATGAN), "train", str(runs / data), "--run-dir", str(runs / name),
-                                     *COMMON, "--seed", str(seed), *options], stdout=log, stderr=subprocess.STDOUT, env=env)
-            child = None
-            while proc.poll() is None:
-                time.sleep(2)
-                try:  # taskset execs the command, so the pid is beatgan's own
-                    child = cpu_seconds(proc.pid)
-                except (FileNotFoundError, ProcessLookupError):
-                    break
-                used_file.write_text(f"{used + child:.1f}")
-                if used + child >= budget:
-                    proc.send_signal(signal.SIGINT)  # the run checkpoints and exports weights, then exits
-                    proc.wait()
-            proc.wait()
-        total = used + (child or 0.0)
-        if total < budget - 5:
-            print(f"{name}: training exited early (code {proc.returncode}) after {total:.0f} s of CPU; "
-                  f"see {runs / name}.log", file=sys.stderr)
+        command = [str(BEATGAN), "train", str(runs / data), "--run-dir", str(runs / name), *COMMON, "--seed", str(seed),
+                   *options]
+        total = train_to_budget(command, runs / f"{name}.log", used_file, budget, core)
+        if total is None:
             return
         done.write_text(json.dumps({"cpu_s": round(total, 1), "wall_s": round(time.monotonic() - wall, 1),
                                     "core": core}))

@@ -16,6 +16,8 @@
 
 set -u
 
+. "$(dirname "$0")/apt-install.sh"
+
 PACKAGES="chromium"
 
 say() { printf 'install-browser: %s\n' "$*"; }
@@ -48,28 +50,5 @@ if [ "${BEATGAN_SKIP_SYSTEM_DEPS:-0}" = "1" ] || [ "${BEATGAN_SKIP_BROWSER:-0}" 
     skipped_note
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    say "no apt-get on this system: cannot install $PACKAGES"
-    skipped_note
-    exit 0
-fi
-if [ "$(id -u)" = "0" ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-    SUDO="sudo -n"
-else
-    say "not root and no password-less sudo: cannot install $PACKAGES"
-    say "run: sudo apt-get install --no-install-recommends $PACKAGES"
-    skipped_note
-    exit 0
-fi
-
-say "installing $PACKAGES (apt-get, --no-install-recommends)"
-if $SUDO apt-get update -qq \
-    && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES; then
-    say "installed $PACKAGES"
-else
-    say "WARNING: apt-get install $PACKAGES failed (see above); continuing without it"
-    skipped_note
-fi
+apt_install "$PACKAGES" skipped_note
 exit 0

@@ -17,6 +17,8 @@
 
 set -u
 
+. "$(dirname "$0")/apt-install.sh"
+
 PACKAGES="hydrogen-drumkits hydrogen-data sonic-pi-samples"
 SHARE=${BEATGAN_SYSTEM_SHARE:-/usr/share}  # overridable only to test this script
 KITS=$SHARE/hydrogen/data/drumkits
@@ -59,28 +61,5 @@ if [ "${BEATGAN_SKIP_SYSTEM_DEPS:-0}" = "1" ]; then
     fallback_note
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    say "no apt-get on this system: cannot install $MISSING"
-    fallback_note
-    exit 0
-fi
-if [ "$(id -u)" = "0" ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-    SUDO="sudo -n"
-else
-    say "not root and no password-less sudo: cannot install $MISSING"
-    say "run: sudo apt-get install --no-install-recommends $MISSING"
-    fallback_note
-    exit 0
-fi
-
-say "installing $MISSING (apt-get, --no-install-recommends)"
-if $SUDO apt-get update -qq \
-    && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $MISSING; then
-    say "installed $MISSING"
-else
-    say "WARNING: apt-get install $MISSING failed (see above); continuing without it"
-    fallback_note
-fi
+apt_install "$MISSING" fallback_note
 exit 0

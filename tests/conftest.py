@@ -103,3 +103,22 @@ def drum_recording(drum_recording_path) -> tuple[int, np.ndarray]:
     drum-like signal at 44.1 kHz stands in and a warning says so.
     """
     return load_drum_recording(drum_recording_path)
+
+
+EXPLORE_WORKER = Path(__file__).with_name("_explore_worker.py")  # run as a script under the other backend too
+
+
+def explore_worker():
+    """``tests/_explore_worker.py`` imported as a module: the tiny seeded generators of explore and recover."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_explore_worker", EXPLORE_WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A seeded mono generator of width 2."""
+    return explore_worker().tiny_generator(channels=1)

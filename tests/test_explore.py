@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import explore_worker
 
 from beatgan import explore
 from beatgan.errors import ConfigError
 from beatgan.generate import loop_frames, make_loop, sample_latents
 
-WORKER = Path(__file__).with_name("_explore_worker.py")
 RATE = 14700
-
-
-def _worker_module():
-    spec = importlib.util.spec_from_file_location("_explore_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """A seeded mono generator of width 2."""
-    return _worker_module().tiny_generator(channels=1)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +21,7 @@ def tiny_dir(tmp_path_factory):
     from beatgan.config import ModelConfig
     from beatgan.checkpoint import export_generator
 
-    generator = _worker_module().tiny_generator(channels=2, seed=1)
+    generator = explore_worker().tiny_generator(channels=2, seed=1)
     directory = tmp_path_factory.mktemp("weights")
     export_generator(generator, ModelConfig(model_dim=2, channels=2), directory, dtype="float32")
     return directory

@@ -6,7 +6,6 @@ Recovery runs on both backends: in this process for its own backend and in a sub
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import EXPLORE_WORKER, explore_worker
 
 import wavfile24
 from beatgan import explore
@@ -25,21 +25,7 @@ from beatgan.plots import recovery_figure
 from beatgan.recover import RECOVERY_FILES, recover, recovery_report
 
 REPO = Path(__file__).resolve().parent.parent
-WORKER = Path(__file__).with_name("_explore_worker.py")
 RATE = 14700
-
-
-def _worker_module():
-    spec = importlib.util.spec_from_file_location("_explore_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """A seeded mono generator of width 2."""
-    return _worker_module().tiny_generator(channels=1)
 
 
 def _z(seed: int = 0) -> np.ndarray:
@@ -51,11 +37,11 @@ def _z(seed: int = 0) -> np.ndarray:
 
 def _run_on(backend: str, tmp_path: Path) -> dict:
     if keras.backend.backend() == backend:
-        return _worker_module().run()
+        return explore_worker().run()
     out = tmp_path / f"{backend}.json"
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, str(WORKER), str(out)], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, str(EXPLORE_WORKER), str(out)], env=env, capture_output=True, text=True,
                           timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(out.read_text())
