@@ -12,9 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "beat_gan.ipynb"
-STAGES_WITH_AUDIO = ("2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.")
-FIGURES = ("downsample", "losses", "variations", "morph", "recovery", "best_scores", "closest_pairs",
-           "recovery_distances", "evaluation_metrics")
+STAGES_WITH_AUDIO = ("2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.", "10.")
+FIGURES = ("downsample", "losses", "variations", "morph", "recovery", "finetune_metrics", "finetune_before_after",
+           "best_scores", "closest_pairs", "recovery_distances", "evaluation_metrics")
 # TensorFlow C++ start-up lines that must not reach the notebook (the package imports Keras quietly)
 STARTUP_CHATTER = ("I0000", "E0000", "cuInit", "oneDNN")
 # what a terminal redraws a line with (Keras' bar, tqdm's text bar): a saved notebook keeps them, its HTML shows boxes
@@ -161,8 +161,8 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
 
     from beatgan.config import ModelConfig
     from beatgan.corpus import render_corpus
-    from beatgan.model import build_generator
-    from beatgan.checkpoint import export_generator
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.checkpoint import export_critic, export_generator
     from beatgan.notebook import kernel_config
 
     corpus = tmp_path / "corpus"
@@ -170,6 +170,7 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     weights = tmp_path / "weights"
     tiny = ModelConfig(model_dim=2)
     export_generator(build_generator(tiny), tiny, weights)
+    export_critic(build_discriminator(tiny), tiny, weights)  # section 8 fine-tunes from generator and critic
     out = tmp_path / "outputs"
     executed = tmp_path / "executed.ipynb"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -180,6 +181,7 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
             "corpus_folder": str(corpus), "corpus_count": 20, "cpu_model_dim": 2, "cpu_batch_size": 2,
             "train_steps": 2, "weights": str(weights), "n_generate": 6, "output_dir": str(out),
             "play_loop": 3, "recover_steps": 5, "n_recovery": 2, "n_evaluate": 40,
+            "finetune_steps": 2, "finetune_eval_every": 1,
         },
     )
     cells = json.loads(executed.read_text())["cells"]
@@ -207,3 +209,6 @@ def test_notebook_executes_with_tiny_parameters(tmp_path):
     assert (out / "similarity" / "recovery.txt").stat().st_size > 0
     assert (out / "evaluation" / "evaluation.txt").stat().st_size > 0
     assert (out / "evaluation" / "evaluation.json").is_file()
+    tuned = json.loads((out / "finetune" / "weights" / "lineage.json").read_text())
+    assert tuned["step"] == 2 and tuned["init_from"]["weights"] == str(weights.resolve())
+    assert len(list((tmp_path / "data" / "demo_pack").glob("*.wav"))) == 24  # the demo pack, at 90-95 bpm
