@@ -120,14 +120,15 @@ class Loops:
             mixed to mono, extra channels dropped), padding of short files and cutting of the
             others, each with its count of loops; empty when ``sources`` is unknown.
         """
-        if self.sources is None or not len(self.sources):
+        if self.sources is None or not len(self.sources) or (self.sources < 0).any():  # -1: written without them
             return []
         rates, channels, short = self.sources.T
         lines = []
         others = sorted(collections.Counter(int(r) for r in rates if r != self.sample_rate).items())
         if others:
             listed = ", ".join(f"{_loops(n)} from {rate} Hz" for rate, n in others)
-            lines.append(f"resampled to {self.sample_rate} Hz (soxr {SOXR_QUALITY}): {listed}")
+            how = "every third sample" if self.settings.get("resample") == "stride" else f"soxr {SOXR_QUALITY}"
+            lines.append(f"resampled to {self.sample_rate} Hz ({how}): {listed}")
         seconds = f"{self.slice_len} samples ({self.slice_len / self.sample_rate:.2f} s)"
         mono_to_stereo = (channels == 1) & (self.channels == 2)
         if mono_to_stereo.any():
@@ -135,8 +136,8 @@ class Loops:
         for held, change in (((channels > 1) & (self.channels == 1), "mixed to mono"),
                              ((channels > 2) & (self.channels == 2), "first two channels kept")):
             if held.any():
-                kinds = ", ".join(f"{_loops(n)} with {c} channels" for c, n in sorted(collections.Counter(channels[held]).items()))
-                lines.append(f"{change}: {kinds}")
+                counts = sorted(collections.Counter(channels[held]).items())
+                lines.append(f"{change}: " + ", ".join(f"{_loops(n)} with {c} channels" for c, n in counts))
         if short.any():
             lines.append(f"zero-padded to {seconds}: {_loops(int(short.sum()))} shorter than that")
         if (short == 0).any():
