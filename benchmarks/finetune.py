@@ -1,0 +1,209 @@
+"""Issue 27's measurement (``benchmarks/FINETUNE.md``): fine-tuning the shipped weights on a small pack
+against training the same recipe from scratch, at equal CPU time.
+
+    python benchmarks/finetune.py [--runs ../runs27] [--weights weights] [--budgets 10 20 40] [--jobs 2]
+                                  [--loops 50] [--only NAME ...] [--table]
+
+The pack is :func:`beatgan.corpus.render_demo_pack` with ``--loops`` loops (90-95 bpm, a tempo the shipped
+model never heard): its odd-numbered loops are the user's pack (``RUNS/pack``), the even-numbered ones are
+held out (``RUNS/heldout``) as the reference. Three configurations, each trained with one thread pinned to
+one core (``benchmarks/recipe.py``'s CPU budget: SIGINT at the budget, the run checkpoints and exports),
+to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/weights_<M>min``:
+
+- ``finetune``: ``beatgan finetune RUNS/pack --weights W``, the weights' recipe from their lineage;
+- ``freeze2``: the same with ``--freeze-critic 2``;
+- ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights.
+
+Every kept weights directory is then evaluated against the held-out half::
+
+    beatgan evaluate --weights RUN/weights_<M>min --reference RUNS/heldout -n 200 --seed 0
+
+and checked for copying the pack: the share of 200 generated loops whose BeatGAN score against their nearest
+pack loop is at most 0.1 (near-copies), and latent recovery of 8 pack loops against 8 held-out loops (the
+recovery report's gap and verdict), in ``RUN/weights_<M>min.copying.json``. ``--table`` prints the table of
+FINETUNE.md from what is there. Re-running skips what is done and resumes a cut-off stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe import BEATGAN, REPO, SINGLE_THREAD, train_to_budget  # noqa: E402  (benchmarks/ is not a package)
+
+COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
+          "--quiet", "--no-tensorboard"]
+CONFIGS = ("finetune", "freeze2", "scratch")
+METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
+
+
+def prepare(runs: Path, loops: int) -> None:
+    """The demo pack, split into the user's half (odd-numbered loops) and the held-out half."""
+    from beatgan.corpus import render_demo_pack
+
+    everything = runs / "demo_pack"
+    render_demo_pack(everything, count=loops)
+    files = sorted(everything.glob("loop_*.wav"))
+    for half, chosen in (("pack", files[0::2]), ("heldout", files[1::2])):
+        (runs / half).mkdir(exist_ok=True)
+        for path in chosen:
+            if not (runs / half / path.name).exists():
+                shutil.copyfile(path, runs / half / path.name)
+
+
+def recipe_file(runs: Path, weights: Path) -> Path:
+    """The weights' architecture and training recipe (their lineage's, less its run bookkeeping) as a recipe file."""
+    from beatgan.finetune import RUN_FIELDS
+
+    lineage = json.loads((weights / "lineage.json").read_text())
+    model = json.loads((weights / "config.json").read_text())
+    train = {k: v for k, v in lineage["train"].items() if k not in RUN_FIELDS}
+    path = runs / "recipe.json"
+    path.write_text(json.dumps({"description": f"the recipe of {weights} (its lineage.json)", "model": model,
+                                "train": train}, indent=1))
+    return path
+
+
+def command(config: str, runs: Path, weights: Path) -> list[str]:
+    run = ["--run-dir", str(runs / config), "--steps", "100000", *COMMON]
+    if config == "scratch":
+        return [str(BEATGAN), "train", str(runs / "pack"), "--config", str(recipe_file(runs, weights)), *run]
+    freeze = ["--freeze-critic", "2"] if config == "freeze2" else []
+    return [str(BEATGAN), "finetune", str(runs / "pack"), "--weights", str(weights), "--no-evaluate", *freeze, *run]
+
+
+def train_config(config: str, runs: Path, weights: Path, budgets: list[float], core: int) -> None:
+    """Train one configuration to each budget in turn, keeping the weights of each."""
+    for minutes in budgets:
+        kept = runs / config / f"weights_{minutes:g}min"
+        if (kept / "generator.npz").exists():
+            continue
+        total = train_to_budget(command(config, runs, weights), runs / f"{config}.log", runs / f"{config}.cpu",
+                                minutes * 60, core)
+        if total is None:
+            return
+        shutil.copytree(runs / config / "weights", kept, dirs_exist_ok=True)
+        print(f"{config}: {minutes:g} CPU min ({total:.0f} s), weights kept", flush=True)
+
+
+EVALUATING = threading.Lock()  # one evaluation at a time (numba's cache races, numba#10128)
+
+
+def evaluate(runs: Path, kept: Path, core: int) -> None:
+    """``beatgan evaluate`` against the held-out half, and the copying checks against the pack."""
+    env = {**os.environ, **SINGLE_THREAD}
+    with EVALUATING:
+        output = kept.with_name(kept.name + ".evaluation")
+        if not (output / "evaluation.json").exists():
+            subprocess.run(["taskset", "-c", str(core), str(BEATGAN), "evaluate", "--weights", str(kept),
+                            "--reference", str(runs / "heldout"), "-n", "200", "--seed", "0", "-o", str(output),
+                            "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
+        copying = kept.with_name(kept.name + ".copying.json")
+        if not copying.exists():
+            subprocess.run(["taskset", "-c", str(core), sys.executable, __file__, "--copying", str(kept),
+                            "--runs", str(runs)], env=env, check=True)
+        print(f"evaluated {kept}", flush=True)
+
+
+def copying(runs: Path, kept: Path) -> None:
+    """Near-copies of the pack among 200 generated loops, and recovery of pack loops against held-out loops."""
+    from beatgan.backend import select_backend
+
+    select_backend(None)
+    from beatgan.checkpoint import load_generator
+    from beatgan.data import load_loops
+    from beatgan.generate import generate
+    from beatgan.novelty import novelty_report
+    from beatgan.recover import recovery_report
+
+    generator, config = load_generator(kept)
+    shape = {"sample_rate": config.sample_rate, "slice_len": config.slice_len, "channels": config.channels}
+    pack = load_loops(runs / "pack", progress=False, **shape)
+    heldout = load_loops(runs / "heldout", progress=False, **shape)
+    novelty = novelty_report(generate(generator, 200, seed=0), pack.audio, sample_rate=config.sample_rate)
+    recovery = recovery_report(generator, pack.audio, heldout.audio, n=8, seed=0)
+    result = {"fraction_similar": novelty.fraction_similar, "recovery": recovery.to_dict()}
+    kept.with_name(kept.name + ".copying.json").write_text(json.dumps(result, indent=1))
+
+
+def table(runs: Path, budgets: list[float]) -> str:
+    """FINETUNE.md's table: each configuration at each budget, metrics with their 95 % intervals."""
+    head = ["config", "CPU min", "steps", *METRICS, "pack near-copies", "recovery gap dB (verdict)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for config in CONFIGS:
+        for minutes in budgets:
+            kept = runs / config / f"weights_{minutes:g}min"
+            report = kept.with_name(kept.name + ".evaluation") / "evaluation.json"
+            if not report.exists():
+                continue
+            data = json.loads(report.read_text())
+            lineage = json.loads((kept / "lineage.json").read_text())
+            cells = [config, f"{minutes:g}", str(lineage["step"])]
+            for name in METRICS:
+                value = data["metrics"]["generated"].get(name)
+                low, high = (data["intervals"]["generated"].get(name) or [None, None])[:2]
+                cells.append("n/a" if value is None else f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if low is not None else ""))
+            copy_file = kept.with_name(kept.name + ".copying.json")
+            if copy_file.exists():
+                copied = json.loads(copy_file.read_text())
+                rec = copied["recovery"]
+                cells += [f"{copied['fraction_similar']:.3f}", f"{rec['gap_db']:.2f} ({rec['verdict']})"]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=REPO.parent / "runs27", help="run directories (outside the checkout)")
+    parser.add_argument("--weights", type=Path, default=REPO / "weights", help="weights to fine-tune (with critic.npz)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[10, 20, 40], help="CPU minutes (default 10 20 40)")
+    parser.add_argument("--loops", type=int, default=50, help="loops of the demo pack, split in two halves (default 50)")
+    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="configurations at once, one per core")
+    parser.add_argument("--only", nargs="*", choices=CONFIGS, help="configurations to run (default: all)")
+    parser.add_argument("--table", action="store_true", help="print the table from what is there, run nothing")
+    parser.add_argument("--copying", type=Path, help=argparse.SUPPRESS)  # one copying check, in its own process
+    args = parser.parse_args(argv)
+    runs, budgets = args.runs.resolve(), sorted(args.budgets)
+    if args.copying:
+        copying(runs, args.copying)
+        return 0
+    if args.table:
+        print(table(runs, budgets))
+        return 0
+    if not (args.weights / "critic.npz").exists():
+        parser.error(f"{args.weights} has no critic.npz: fine-tuning needs weights that carry their critic")
+    runs.mkdir(parents=True, exist_ok=True)
+    prepare(runs, args.loops)
+    todo = list(args.only or CONFIGS)
+    lock = threading.Lock()
+
+    def worker(core: int) -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                config = todo.pop(0)
+            train_config(config, runs, args.weights.resolve(), budgets, core)
+            for minutes in budgets:
+                kept = runs / config / f"weights_{minutes:g}min"
+                if (kept / "generator.npz").exists():
+                    evaluate(runs, kept, core)
+
+    threads = [threading.Thread(target=worker, args=(core,)) for core in range(args.jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(table(runs, budgets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
