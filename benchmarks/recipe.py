@@ -152,8 +152,10 @@ def run_config(runs: Path, name: str, data: str, options: list[str], budget: flo
         total = train_to_budget(command, runs / f"{name}.log", used_file, budget, core)
         if total is None:
             return
+        lines = (runs / name / "metrics.jsonl").read_text().splitlines()
+        step = json.loads(lines[-1])["step"] if lines else 0  # the step the budget reached (a run may train on later)
         done.write_text(json.dumps({"cpu_s": round(total, 1), "wall_s": round(time.monotonic() - wall, 1),
-                                    "core": core}))
+                                    "core": core, "step": step}))
         print(f"{name}: trained, {total:.0f} s of CPU", flush=True)
     if not evaluate:
         return

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         done = run.parent / f"{run.name}.done"  # {"cpu_s", "wall_s", "core"} from benchmarks/recipe.py
         spent = json.loads(done.read_text()) if done.is_file() else {}
         minutes = spent.get("cpu_s", float("nan")) / 60
-        step = losses[-1]["step"] if losses else 0
+        step = spent.get("step") or (losses[-1]["step"] if losses else 0)  # a run trained on later: its budget's step
         seed = re.search(r"_s(\d+)$", run.name)
         for folder, suffix in EVALUATIONS.items():
             path = run / folder / "evaluation.json"
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             anchors = anchors or report
             name = run.name + suffix
             if folder == "evaluation" and (run / "evaluation_raw").is_dir():
-                name = run.name.replace(args.baseline, "ema", 1) if run.name.startswith(args.baseline) else name + "+ema"
+                # issue 25's table calls its baseline's average "ema"; every other average is NAME+ema
+                name = run.name.replace("base", "ema", 1) if run.name.startswith("base_") else name + "+ema"
             if run.name.startswith(args.baseline) and folder in ("evaluation_raw",) or (
                     run.name.startswith(args.baseline) and folder == "evaluation" and not (run / "evaluation_raw").is_dir()):
                 baselines[seed.group(1) if seed else "0"] = report
