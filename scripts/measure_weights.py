@@ -11,7 +11,7 @@ which ``tests/test_shipped_weights.py`` checks the card against (fast) and re-me
 rendered corpus (slow). Then prints the card's evaluation table in Markdown. The card's prose is
 written by hand from these numbers.
 
-    python scripts/measure_weights.py --step 2998
+    python scripts/measure_weights.py --step 7000
 """
 
 from __future__ import annotations

@@ -154,3 +154,26 @@ def test_shipped_weights_sound_closer_to_the_corpus_than_random_weights(tmp_path
     shipped_db = float(np.sqrt(np.mean((shipped - real) ** 2)))
     random_db = float(np.sqrt(np.mean((random - real) ** 2)))
     assert shipped_db < 0.5 * random_db, (shipped_db, random_db)
+
+
+def test_training_on_starts_from_the_shipped_generator_its_average_and_critic():
+    """`beatgan train DATA --init-from weights`: the new run's first batch is the shipped generator's."""
+    from beatgan.backend import keras
+    from beatgan.checkpoint import init_from_weights, load_critic, read_lineage, read_weights_config
+    from beatgan.config import TrainConfig
+    from beatgan.gan import WaveGAN
+
+    config = read_weights_config(WEIGHTS)
+    recipe = {k: v for k, v in read_lineage(WEIGHTS)["train"].items() if k != "steps"}
+    gan = WaveGAN(config, TrainConfig(**{**recipe, "precision": "float32"}))  # the batch as `generate` computes it
+    gan.compile()
+    entry = init_from_weights(gan, WEIGHTS, config)
+    assert entry["lineage"]["step"] > 0
+    z = np.random.default_rng(0).uniform(-1, 1, (4, config.latent_dim)).astype("float32")
+    shipped, _ = load_generator(WEIGHTS)
+    average = gan.ema_generator if gan.train_config.ema_decay else gan.generator
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(average(z, training=False)),
+                                  keras.ops.convert_to_numpy(shipped(z, training=False)))
+    critic, _ = load_critic(WEIGHTS)
+    for live, stored in zip(gan.discriminator.weights, critic.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(live), keras.ops.convert_to_numpy(stored))
