@@ -30,6 +30,17 @@ def has_loops(folder: str | os.PathLike) -> bool:
     return folder.is_dir() and bool(find_audio_files(folder))
 
 
+def _given_or_user(name: str, given, user_folder) -> tuple[Path, str] | None:
+    """The folder given as ``name`` (it must hold loops), else the user's when it holds loops, else None."""
+    if given is not None:
+        if not has_loops(given):
+            raise DatasetError(f"{name}={str(given)!r} holds no audio files")
+        return Path(given), "given"
+    if has_loops(user_folder):
+        return Path(user_folder), "user"
+    return None
+
+
 def choose_loop_folder(
     data_folder: str | os.PathLike | None = None,
     *,
@@ -62,12 +73,9 @@ def choose_loop_folder(
     DatasetError
         When ``data_folder`` is given but holds no loops.
     """
-    if data_folder is not None:
-        if not has_loops(data_folder):
-            raise DatasetError(f"data_folder={str(data_folder)!r} holds no audio files")
-        return Path(data_folder), "given"
-    if has_loops(user_folder):
-        return Path(user_folder), "user"
+    chosen = _given_or_user("data_folder", data_folder, user_folder)
+    if chosen is not None:
+        return chosen
     return ensure_corpus(corpus_folder, count=corpus_count, seed=seed, progress=progress), "open corpus"
 
 
@@ -100,12 +108,9 @@ def choose_pack(
     DatasetError
         When ``own_loops`` is given but holds no loops.
     """
-    if own_loops is not None:
-        if not has_loops(own_loops):
-            raise DatasetError(f"own_loops={str(own_loops)!r} holds no audio files")
-        return Path(own_loops), "given"
-    if has_loops(user_folder):
-        return Path(user_folder), "user"
+    chosen = _given_or_user("own_loops", own_loops, user_folder)
+    if chosen is not None:
+        return chosen
     render_demo_pack(demo_folder, progress=progress)
     return Path(demo_folder), "demo pack"
 

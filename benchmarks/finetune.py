@@ -36,7 +36,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe import BEATGAN, REPO, SINGLE_THREAD, train_to_budget  # noqa: E402  (benchmarks/ is not a package)
+from recipe import BEATGAN, REPO, SINGLE_THREAD, run_on_cores, train_to_budget  # noqa: E402  (benchmarks/ is not a package)
 
 COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
           "--quiet", "--no-tensorboard"]
@@ -181,26 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.weights} has no critic.npz: fine-tuning needs weights that carry their critic")
     runs.mkdir(parents=True, exist_ok=True)
     prepare(runs, args.loops)
-    todo = list(args.only or CONFIGS)
-    lock = threading.Lock()
+    weights = args.weights.resolve()
 
-    def worker(core: int) -> None:
-        while True:
-            with lock:
-                if not todo:
-                    return
-                config = todo.pop(0)
-            train_config(config, runs, args.weights.resolve(), budgets, core)
-            for minutes in budgets:
-                kept = runs / config / f"weights_{minutes:g}min"
-                if (kept / "generator.npz").exists():
-                    evaluate(runs, kept, core)
+    def run(config: str, core: int) -> None:
+        train_config(config, runs, weights, budgets, core)
+        for minutes in budgets:
+            kept = runs / config / f"weights_{minutes:g}min"
+            if (kept / "generator.npz").exists():
+                evaluate(runs, kept, core)
 
-    threads = [threading.Thread(target=worker, args=(core,)) for core in range(args.jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_on_cores(list(args.only or CONFIGS), run, list(range(args.jobs)))
     print(table(runs, budgets))
     return 0
 

@@ -139,6 +139,25 @@ def train_to_budget(command: list[str], log: Path, used_file: Path, budget: floa
     return total
 
 
+def run_on_cores(todo: list, run, cores: list[int]) -> None:
+    """Run ``run(job, core)`` for every job of ``todo`` (taken in order), one thread per core, until none is left."""
+    lock = threading.Lock()
+
+    def worker(core: int) -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                job = todo.pop(0)
+            run(job, core)
+
+    threads = [threading.Thread(target=worker, args=(core,)) for core in cores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def run_config(runs: Path, name: str, data: str, options: list[str], budget: float, core: int,
                seed: int = 0, evaluate: bool = True) -> None:
     """Train one configuration to its CPU budget (resuming a cut-off one), then evaluate it."""
@@ -213,22 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     # seed-major, so that every configuration has one seed before any has two
     todo = [(name if args.study == "recipes" and seed == 0 else f"{name}_s{seed}", data, options, seed)
             for seed in seeds for name, data, options in chosen]
-    lock = threading.Lock()
-
-    def worker(core: int) -> None:
-        while True:
-            with lock:
-                if not todo:
-                    return
-                name, data, options, seed = todo.pop(0)
-            run_config(runs, name, data, options, args.budget, core, seed, evaluate=not args.train_only)
-
-    cores = args.cores if args.cores else list(range(args.jobs))
-    threads = [threading.Thread(target=worker, args=(core,)) for core in cores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_on_cores(todo, lambda job, core: run_config(runs, job[0], job[1], job[2], args.budget, core, job[3],
+                                                    evaluate=not args.train_only),
+                 args.cores if args.cores else list(range(args.jobs)))
     return 0
 
 
