@@ -25,6 +25,7 @@ import json
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +35,7 @@ import wavfile24
 from beatgan import distributed
 from beatgan.atomic import atomic_write
 from beatgan.backend import host_array, keras, native_stderr_silenced
+from beatgan.config import UNTIL_STOPPED
 from beatgan.losses import METRIC_NAMES
 
 __all__ = ["AudioPreviews", "CheapEvaluation", "MetricsLogger", "PeriodicCheckpoint", "StopOnRequest",
@@ -218,6 +220,12 @@ class StopOnRequest(keras.callbacks.Callback):
             self._model.stop_training = True
 
 
+def format_clock(seconds: float) -> str:
+    """``seconds`` of wall time as ``M:SS`` (``12:05``; negative as ``0:00``)."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 class MetricsLogger(keras.callbacks.Callback):
     """Append the mean losses over every ``every`` steps to ``metrics.jsonl``, TensorBoard and stdout.
 
@@ -303,9 +311,9 @@ class MetricsLogger(keras.callbacks.Callback):
             losses = "  ".join(f"{n} {record[n]:+.4f}" for n in METRIC_NAMES)
             left = ""
             if self.deadline is not None:
-                seconds = max(0, round(self.deadline - time.monotonic()))
-                left = f"  {seconds // 60}:{seconds % 60:02d} left"
-            print(f"step {step}/{self.total}  {losses}  {record['steps_per_sec']:.2f} steps/s{left}", flush=True)
+                left = f"  {format_clock(self.deadline - time.monotonic())} left"
+            goal = f"/{self.total}" if self.total < UNTIL_STOPPED else ""  # a run the clock stops has no last step
+            print(f"step {step}{goal}  {losses}  {record['steps_per_sec']:.2f} steps/s{left}", flush=True)
         self.last = record
         self._reset()
 
@@ -369,6 +377,63 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         step = generator_step(self.model)
         if step > 0 and step % self.every == 0:
             self.save(step)
+
+
+SATURATING_LOSSES = ("dcgan", "lsgan", "hinge")  # critic losses with a floor at 0, which a critic that wins sits on
+COLLAPSE_LOSS = 0.01  # a critic loss under this ...
+COLLAPSE_STEPS = 250  # ... for this many steps in a row: in 13 runs of issues 25-26 only a collapsed one did so
+
+
+class CollapseWarning(UserWarning):
+    """The critic has won outright: training has likely collapsed (:class:`CollapseWatch`)."""
+
+
+class CollapseWatch(keras.callbacks.Callback):
+    """Warn once when a saturating critic loss stays at its floor: the sign of a collapsed run.
+
+    With ``--loss dcgan`` (also lsgan, hinge) a run can collapse: the critic separates real from
+    generated loops perfectly, its loss falls to 0, the generator's gradient vanishes and its loops
+    stop changing (issue 26's nearest + dcgan, seed 1: critic loss 0.000 from step 1250, diversity
+    0). Healthy runs of this CPU's recipes dip under :data:`COLLAPSE_LOSS` for at most 50 steps at
+    a time; this warns (:class:`CollapseWarning`) when the mean critic loss of every fit chunk
+    stays under it for :data:`COLLAPSE_STEPS` steps, again only after the loss has recovered.
+
+    Parameters
+    ----------
+    loss : str
+        The run's ``TrainConfig.loss``; the watch only looks at :data:`SATURATING_LOSSES`.
+    steps : int, optional
+        Generator steps the loss must stay low before the warning (default :data:`COLLAPSE_STEPS`).
+    """
+
+    def __init__(self, loss: str, *, steps: int | None = None):
+        super().__init__()
+        self.loss, self.steps = loss, COLLAPSE_STEPS if steps is None else steps
+        self.low_since: int | None = None  # first step of the current stretch under the floor
+        self.warned = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._begin = generator_step(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.observe(self._begin, generator_step(self.model), float((logs or {}).get("d_loss", np.nan)))
+
+    def observe(self, begin: int, end: int, d_loss: float) -> None:
+        """Take the mean critic loss ``d_loss`` of generator steps ``begin`` to ``end``; warn when due."""
+        if self.loss not in SATURATING_LOSSES or end <= begin:
+            return
+        if not d_loss < COLLAPSE_LOSS:  # NaN too: not a sign of this
+            self.low_since, self.warned = None, False
+            return
+        if self.low_since is None:
+            self.low_since = begin
+        if end - self.low_since >= self.steps and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"the critic's {self.loss} loss has stayed under {COLLAPSE_LOSS} since step {self.low_since} "
+                f"({end - self.low_since} steps): the critic wins outright and the generator has likely collapsed "
+                "(its loops stop changing; listen to the previews). Restart with another --seed, or train with "
+                "--loss wgan-gp (the paper's, which does not saturate)", CollapseWarning, stacklevel=2)
 
 
 class CheapEvaluation(keras.callbacks.Callback):

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from beatgan.checkpoint import load_generator, read_lineage, read_weights_config
-from beatgan.config import AUGMENT_COPIES, FINETUNE_MINUTES, ModelConfig, TrainConfig
+from beatgan.config import AUGMENT_COPIES, FINETUNE_MINUTES, UNTIL_STOPPED, ModelConfig, TrainConfig
 from beatgan.data import Loops, SkippedFileWarning, load_loops
 from beatgan.errors import ConfigError, DatasetError
 from beatgan.evaluate import EvaluationReport, evaluate
@@ -36,7 +36,6 @@ FINETUNE_MIN_LOOPS = 2  # a GAN learns what loops share: from one it can only le
 METRICS_FIGURE = "finetune_metrics.png"
 BOOKKEEPING = {"checkpoint_every": 100, "preview_every": 100, "keep_checkpoints": 3}  # a short run's, not the recipe's
 RUN_FIELDS = ("steps", "checkpoint_every", "keep_checkpoints", "preview_every")  # of the weights' run, not their recipe
-UNTIL_STOPPED = 1_000_000  # the steps of a run that the clock stops
 
 
 def fit_batch(pack: str | os.PathLike, config: ModelConfig, batch: int, *, progress: bool = True) -> int:

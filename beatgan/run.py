@@ -53,14 +53,14 @@ from beatgan.backend import (  # Keras imported quietly
     available_devices, check_devices, data_parallel, keras, resolve_precision, select_backend,
 )
 from beatgan.callbacks import (
-    AudioPreviews, CheapEvaluation, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest, SummaryWriter,
-    generator_step, preview_latents, read_jsonl,
+    AudioPreviews, CheapEvaluation, CollapseWatch, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest, SummaryWriter,
+    format_clock, generator_step, preview_latents, read_jsonl,
 )
 from beatgan.checkpoint import (
     CHECKPOINTS_DIR, check_init_from, export_networks, init_from_weights, read_lineage, read_weights_config,
     restore_latest, save_checkpoint, total_steps,
 )
-from beatgan.config import CONFIG_FILE, ModelConfig, TrainConfig, check_positive_int
+from beatgan.config import CONFIG_FILE, UNTIL_STOPPED, ModelConfig, TrainConfig, check_positive_int
 from beatgan.data import load_training_audio
 from beatgan.errors import CheckpointError, ConfigError, DatasetError, DistributedError
 from beatgan.extras import missing
@@ -277,11 +277,14 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
         raise CheckpointError(f"checkpoint {restored['path']} says step {start} but its generator "
                               f"optimizer counted {generator_step(gan)} steps")
     if progress:
+        goal = f"training to step {tc.steps}" if tc.steps < UNTIL_STOPPED else "training until the clock stops it"
+        if deadline is not None:
+            goal += f", for at most {format_clock(deadline - time.monotonic())} (min:s)"
         if restored:
-            print(f"resumed {run_dir} from step {start} (checkpoint {Path(restored['path']).name}); "
-                  f"training to step {tc.steps}", flush=True)
+            print(f"resumed {run_dir} from step {start} (checkpoint {Path(restored['path']).name}); {goal}",
+                  flush=True)
         else:
-            print(f"new run {run_dir}: {len(audio)} examples, training to step {tc.steps}", flush=True)
+            print(f"new run {run_dir}: {len(audio)} examples, {goal}", flush=True)
         if not restored and init_from:
             steps = total_steps(init_from["lineage"])
             print(f"started from the weights in {init_from['weights']} ("
@@ -358,6 +361,7 @@ def _callbacks(audio, run_dir: Path, model_config: ModelConfig, tc: TrainConfig,
         AudioPreviews(run_dir / PREVIEWS_DIR if writer_process else None, latents,
                       sample_rate=model_config.sample_rate, every=tc.preview_every, writer=writer),
         PeriodicCheckpoint(save, every=tc.checkpoint_every),
+        CollapseWatch(tc.loss),
     ]
     if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
         warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "

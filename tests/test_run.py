@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import wavfile24
 from beatgan.checkpoint import CHECKPOINTS_DIR, checkpoint_step, list_checkpoints, restore_checkpoint
 from beatgan.cli import build_parser, main
 from beatgan.atomic import write_json_atomic
-from beatgan.config import ModelConfig, TrainConfig
+from beatgan.config import UNTIL_STOPPED, ModelConfig, TrainConfig
 from beatgan.data import load_dataset, save_dataset
 from beatgan.errors import ConfigError
 from beatgan.backend import select_backend
@@ -353,6 +354,36 @@ def test_a_time_limit_stops_after_a_step_with_a_checkpoint_and_the_same_call_tra
     rest = train(dataset, run_dir, model_config=MODEL, train_config=TRAIN, progress=False, eval_every=0,
                  tensorboard=False, time_limit=600)
     assert rest.resumed_from == first.step and rest.step == TRAIN.steps and rest.stopped_by is None
+
+
+def test_a_run_whose_critic_wins_outright_is_warned_of(dataset, tmp_path, monkeypatch):
+    import beatgan.callbacks
+
+    monkeypatch.setattr(beatgan.callbacks, "COLLAPSE_LOSS", float("inf"))  # every critic loss counts as the floor
+    monkeypatch.setattr(beatgan.callbacks, "COLLAPSE_STEPS", 4)
+    dcgan = dataclasses.replace(TRAIN, loss="dcgan")
+    with pytest.warns(beatgan.callbacks.CollapseWarning, match=r"since step 0 \(\d+ steps\)"):
+        train(dataset, tmp_path / "won", model_config=MODEL, train_config=dcgan, progress=False, eval_every=0,
+              tensorboard=False)
+
+
+def test_a_run_that_only_its_clock_stops_names_no_last_step(dataset, tmp_path, capsys):
+    until_stopped = dataclasses.replace(TRAIN, steps=UNTIL_STOPPED)
+    result = train(dataset, tmp_path / "clocked", model_config=MODEL, train_config=until_stopped, progress=True,
+                   log_every=1, eval_every=0, tensorboard=False, time_limit=1e-3)
+    printed = capsys.readouterr().out
+    assert result.stopped_by == "time_limit"
+    assert "training until the clock stops it, for at most 0:00 (min:s)" in printed
+    assert re.search(rf"^step {result.step}  d_loss", printed, re.M), printed
+    assert str(UNTIL_STOPPED) not in printed
+
+
+def test_a_step_goal_and_a_clock_are_both_said(dataset, tmp_path, capsys):
+    train(dataset, tmp_path / "both", model_config=MODEL, train_config=TRAIN, progress=True, log_every=1,
+          eval_every=0, tensorboard=False, time_limit=600)
+    printed = capsys.readouterr().out
+    assert re.search(r"training to step 6, for at most (10:00|9:59) \(min:s\)", printed), printed
+    assert re.search(r"^step 6/6  d_loss .* left$", printed, re.M), printed
 
 
 @pytest.mark.parametrize("limit", [0, -1, float("inf"), float("nan"), "10", True])
