@@ -2,17 +2,18 @@
 against training the same recipe from scratch, at equal CPU time.
 
     python benchmarks/finetune.py [--runs ../runs27] [--weights weights] [--budgets 10 20 40] [--jobs 2]
-                                  [--loops 50] [--only NAME ...] [--table]
+                                  [--loops 50] [--only NAME ...] [--table] [--figure PNG]
 
 The pack is :func:`beatgan.corpus.render_demo_pack` with ``--loops`` loops (90-95 bpm, a tempo the shipped
 model never heard): its odd-numbered loops are the user's pack (``RUNS/pack``), the even-numbered ones are
-held out (``RUNS/heldout``) as the reference. Three configurations, each trained with one thread pinned to
+held out (``RUNS/heldout``) as the reference. Four configurations, each trained with one thread pinned to
 one core (``benchmarks/recipe.py``'s CPU budget: SIGINT at the budget, the run checkpoints and exports),
 to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/weights_<M>min``:
 
 - ``finetune``: ``beatgan finetune RUNS/pack --weights W``, the weights' recipe from their lineage;
 - ``freeze2``: the same with ``--freeze-critic 2``;
-- ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights.
+- ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights;
+- ``finetune-recipe-lr``: ``finetune`` at the recipe's learning rates instead of fine-tuning's tenth of them.
 
 Every kept weights directory is then evaluated against the held-out half::
 
@@ -21,7 +22,8 @@ Every kept weights directory is then evaluated against the held-out half::
 and checked for copying the pack: the share of 200 generated loops whose BeatGAN score against their nearest
 pack loop is at most 0.1 (near-copies), and latent recovery of 8 pack loops against 8 held-out loops (the
 recovery report's gap and verdict), in ``RUN/weights_<M>min.copying.json``. ``--table`` prints the table of
-FINETUNE.md from what is there. Re-running skips what is done and resumes a cut-off stage.
+FINETUNE.md from what is there, ``--figure PNG`` draws a loop of each configuration at the middle budget.
+Re-running skips what is done and resumes a cut-off stage.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from recipe import BEATGAN, REPO, SINGLE_THREAD, run_on_cores, train_to_budget  
 
 COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
           "--quiet", "--no-tensorboard"]
-CONFIGS = ("finetune", "freeze2", "scratch")
+CONFIGS = ("finetune", "freeze2", "scratch", "finetune-recipe-lr")
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
 
 
@@ -75,8 +77,11 @@ def command(config: str, runs: Path, weights: Path) -> list[str]:
     run = ["--run-dir", str(runs / config), "--steps", "100000", *COMMON]
     if config == "scratch":
         return [str(BEATGAN), "train", str(runs / "pack"), "--config", str(recipe_file(runs, weights)), *run]
-    freeze = ["--freeze-critic", "2"] if config == "freeze2" else []
-    return [str(BEATGAN), "finetune", str(runs / "pack"), "--weights", str(weights), "--no-evaluate", *freeze, *run]
+    extra = ["--freeze-critic", "2"] if config == "freeze2" else []
+    if config == "finetune-recipe-lr":  # the recipe's learning rates instead of fine-tuning's smaller ones
+        train = json.loads(recipe_file(runs, weights).read_text())["train"]
+        extra = ["--g-learning-rate", str(train["g_learning_rate"]), "--d-learning-rate", str(train["d_learning_rate"])]
+    return [str(BEATGAN), "finetune", str(runs / "pack"), "--weights", str(weights), "--no-evaluate", *extra, *run]
 
 
 def train_config(config: str, runs: Path, weights: Path, budgets: list[float], core: int) -> None:
@@ -133,6 +138,31 @@ def copying(runs: Path, kept: Path) -> None:
     kept.with_name(kept.name + ".copying.json").write_text(json.dumps(result, indent=1))
 
 
+def figure(runs: Path, weights: Path, minutes: float, path: Path) -> None:
+    """Waveform and spectrogram of a held-out loop, the weights before fine-tuning and each configuration at ``minutes``."""
+    from beatgan.backend import select_backend
+
+    select_backend(None)
+    from beatgan.checkpoint import load_generator
+    from beatgan.data import load_loops
+    from beatgan.generate import generate
+    from beatgan.plots import waveform_and_spectrogram
+
+    generator, config = load_generator(weights)
+    heldout = load_loops(runs / "heldout", progress=False, sample_rate=config.sample_rate,
+                         slice_len=config.slice_len, channels=config.channels)
+    clips = [("held-out loop", heldout.audio[0], config.sample_rate),
+             ("shipped weights (before)", generate(generator, 1, seed=0)[0], config.sample_rate)]
+    for name in CONFIGS:
+        kept = runs / name / f"weights_{minutes:g}min"
+        if (kept / "generator.npz").exists():
+            clips.append((f"{name}, {minutes:g} CPU min", generate(load_generator(kept)[0], 1, seed=0)[0],
+                          config.sample_rate))
+    fig = waveform_and_spectrogram(clips)
+    fig.savefig(path, dpi=60)
+    print(f"wrote {path}")
+
+
 def table(runs: Path, budgets: list[float]) -> str:
     """FINETUNE.md's table: each configuration at each budget, metrics with their 95 % intervals."""
     head = ["config", "CPU min", "steps", *METRICS, "pack near-copies", "recovery gap dB (verdict)"]
@@ -168,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="configurations at once, one per core")
     parser.add_argument("--only", nargs="*", choices=CONFIGS, help="configurations to run (default: all)")
     parser.add_argument("--table", action="store_true", help="print the table from what is there, run nothing")
+    parser.add_argument("--figure", type=Path, help="draw the loops of each configuration at the middle budget "
+                        "(latent seed 0) to this PNG, run nothing")
     parser.add_argument("--copying", type=Path, help=argparse.SUPPRESS)  # one copying check, in its own process
     args = parser.parse_args(argv)
     runs, budgets = args.runs.resolve(), sorted(args.budgets)
@@ -176,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.table:
         print(table(runs, budgets))
+        return 0
+    if args.figure:
+        figure(runs, args.weights.resolve(), budgets[len(budgets) // 2], args.figure)
         return 0
     if not (args.weights / "critic.npz").exists():
         parser.error(f"{args.weights} has no critic.npz: fine-tuning needs weights that carry their critic")
