@@ -9,8 +9,9 @@ import pytest
 
 from beatgan.checkpoint import CHECKPOINTS_DIR, CRITIC_FILE, list_checkpoints, read_checkpoint, read_lineage
 from beatgan.cli import main
-from beatgan.config import ModelConfig, TrainConfig
+from beatgan.config import FINETUNE_LR_SCALE, ModelConfig, TrainConfig
 from beatgan.corpus import render_corpus
+from beatgan.finetune import finetune_configs
 from beatgan.run import load_metrics, read_run_config, train
 
 MODEL = ModelConfig(model_dim=2)
@@ -59,6 +60,20 @@ def test_finetune_starts_from_the_weights_keeps_frozen_layers_and_reports(pack, 
             given = critic[f"{layer}/kernel"].astype(np.float32)
             saved = [v for k, v in arrays.items() if k.startswith(f"discriminator/{layer}/") and k.endswith("kernel")]
             assert len(saved) == 1 and np.array_equal(saved[0], given) == frozen, layer
+
+
+def test_finetune_learns_at_a_tenth_of_the_recipe_rates_unless_given(pack, weights, tmp_path, capsys):
+    recipe = read_lineage(weights)["train"]  # the weights' run: wgan-gp at the reference's 1e-4
+    model, config = finetune_configs(pack, weights, tmp_path / "scaled")
+    assert config.g_learning_rate == pytest.approx(recipe["g_learning_rate"] * FINETUNE_LR_SCALE)
+    assert config.d_learning_rate == pytest.approx(recipe["d_learning_rate"] * FINETUNE_LR_SCALE)
+    assert config.loss == recipe["loss"] and model == MODEL
+    assert f"{FINETUNE_LR_SCALE:g} x the recipe's learning rates: g_learning_rate 1e-05, d_learning_rate 1e-05" \
+        in capsys.readouterr().out
+    _, given = finetune_configs(pack, weights, tmp_path / "given", train_options={"g_learning_rate": 3e-4})
+    assert given.g_learning_rate == 3e-4 and given.d_learning_rate == pytest.approx(1e-5)
+    _, other = finetune_configs(pack, weights, tmp_path / "other", train_options={"loss": "dcgan"}, progress=False)
+    assert other.g_learning_rate == pytest.approx(2e-4 * FINETUNE_LR_SCALE)  # the new loss's reference rate
 
 
 def test_finetune_minutes_stops_checkpoints_exports_and_the_same_command_resumes(pack, weights, tmp_path, capsys):
