@@ -6,14 +6,15 @@ against training the same recipe from scratch, at equal CPU time.
 
 The pack is :func:`beatgan.corpus.render_demo_pack` with ``--loops`` loops (90-95 bpm, a tempo the shipped
 model never heard): its odd-numbered loops are the user's pack (``RUNS/pack``), the even-numbered ones are
-held out (``RUNS/heldout``) as the reference. Four configurations, each trained with one thread pinned to
+held out (``RUNS/heldout``) as the reference. Five configurations, each trained with one thread pinned to
 one core (``benchmarks/recipe.py``'s CPU budget: SIGINT at the budget, the run checkpoints and exports),
 to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/weights_<M>min``:
 
 - ``finetune``: ``beatgan finetune RUNS/pack --weights W``, the weights' recipe from their lineage;
 - ``freeze2``: the same with ``--freeze-critic 2``;
 - ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights;
-- ``finetune-recipe-lr``: ``finetune`` at the recipe's learning rates instead of fine-tuning's tenth of them.
+- ``finetune-recipe-lr``, ``finetune-half-lr``: ``finetune`` at the recipe's learning rates, and at half of
+  fine-tuning's tenth of them.
 
 Every kept weights directory is then evaluated against the held-out half::
 
@@ -42,7 +43,8 @@ from recipe import BEATGAN, REPO, SINGLE_THREAD, run_on_cores, train_to_budget  
 
 COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
           "--quiet", "--no-tensorboard"]
-CONFIGS = ("finetune", "freeze2", "scratch", "finetune-recipe-lr")
+CONFIGS = ("finetune", "freeze2", "scratch", "finetune-recipe-lr", "finetune-half-lr")
+LEARNING_RATES = {"finetune-recipe-lr": 1.0, "finetune-half-lr": 0.05}  # times the recipe's, instead of finetune's 0.1
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
 
 
@@ -78,9 +80,9 @@ def command(config: str, runs: Path, weights: Path) -> list[str]:
     if config == "scratch":
         return [str(BEATGAN), "train", str(runs / "pack"), "--config", str(recipe_file(runs, weights)), *run]
     extra = ["--freeze-critic", "2"] if config == "freeze2" else []
-    if config == "finetune-recipe-lr":  # the recipe's learning rates instead of fine-tuning's smaller ones
-        train = json.loads(recipe_file(runs, weights).read_text())["train"]
-        extra = ["--g-learning-rate", str(train["g_learning_rate"]), "--d-learning-rate", str(train["d_learning_rate"])]
+    if config in LEARNING_RATES:  # other learning rates than fine-tuning's tenth of the recipe's
+        train, scale = json.loads(recipe_file(runs, weights).read_text())["train"], LEARNING_RATES[config]
+        extra = [f"--{name.replace('_', '-')}={train[name] * scale:g}" for name in ("g_learning_rate", "d_learning_rate")]
     return [str(BEATGAN), "finetune", str(runs / "pack"), "--weights", str(weights), "--no-evaluate", *extra, *run]
 
 
