@@ -38,8 +38,9 @@ from beatgan.backend import host_array, keras, native_stderr_silenced
 from beatgan.config import UNTIL_STOPPED
 from beatgan.losses import METRIC_NAMES
 
-__all__ = ["AudioPreviews", "CheapEvaluation", "MetricsLogger", "PeriodicCheckpoint", "StopOnRequest",
-           "StopRequest", "SummaryWriter", "generator_step", "preview_latents", "read_jsonl"]
+__all__ = ["AudioPreviews", "CheapEvaluation", "CollapseWarning", "CollapseWatch", "MetricsLogger", "PeriodicCheckpoint",
+           "StopOnRequest", "StopRequest", "SummaryWriter", "format_clock", "generator_step", "preview_latents",
+           "read_jsonl"]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -53,8 +53,8 @@ from beatgan.backend import (  # Keras imported quietly
     available_devices, check_devices, data_parallel, keras, resolve_precision, select_backend,
 )
 from beatgan.callbacks import (
-    AudioPreviews, CheapEvaluation, CollapseWatch, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest, SummaryWriter,
-    format_clock, generator_step, preview_latents, read_jsonl,
+    AudioPreviews, CheapEvaluation, CollapseWatch, MetricsLogger, PeriodicCheckpoint, StopOnRequest, StopRequest,
+    SummaryWriter, format_clock, generator_step, preview_latents, read_jsonl,
 )
 from beatgan.checkpoint import (
     CHECKPOINTS_DIR, check_init_from, export_networks, init_from_weights, read_lineage, read_weights_config,
