@@ -46,7 +46,7 @@ LOSS_OPTIMIZERS = {
 }
 SAMPLE_RATE = 14700  # Hz of the audio the model makes and trains on: 44.1 kHz / 3, as BeatGAN
 LOOP_RATE = 44100  # Hz of DAW-ready loops and of the source packs: what every DAW expects
-FINETUNE_LR_SCALE = 0.1  # fine-tuning's learning rates: the recipe's times this unless given (benchmarks/FINETUNE.md)
+FINETUNE_LR_SCALE = 0.05  # fine-tuning's learning rates: the recipe's times this unless given (benchmarks/FINETUNE.md)
 FINETUNE_MINUTES = 20.0  # wall minutes of `beatgan finetune` when neither minutes nor steps is given
 UNTIL_STOPPED = 1_000_000  # the steps of a run that only its clock (time limit) or a signal stops
 AUGMENT_COPIES = 5  # noisy copies of every loop in the training data (beatgan prepare, a folder given to train)

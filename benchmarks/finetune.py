@@ -43,8 +43,10 @@ from recipe import BEATGAN, REPO, SINGLE_THREAD, run_on_cores, train_to_budget  
 
 COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
           "--quiet", "--no-tensorboard"]
-CONFIGS = ("finetune", "freeze2", "scratch", "finetune-recipe-lr", "finetune-half-lr")
-LEARNING_RATES = {"finetune-recipe-lr": 1.0, "finetune-half-lr": 0.05}  # times the recipe's, instead of finetune's 0.1
+CONFIGS = ("finetune", "freeze2", "scratch", "finetune-s1", "scratch-s1", "finetune-tenth-lr", "freeze2-tenth-lr",
+           "finetune-recipe-lr")
+LEARNING_RATES = {"finetune-recipe-lr": 1.0, "finetune-tenth-lr": 0.1, "freeze2-tenth-lr": 0.1}  # times the recipe's
+SEEDS = {"finetune-s1": 1, "scratch-s1": 1}  # the others: the recipe's seed, 0
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
 
 
@@ -77,12 +79,14 @@ def recipe_file(runs: Path, weights: Path) -> Path:
 
 def command(config: str, runs: Path, weights: Path) -> list[str]:
     run = ["--run-dir", str(runs / config), "--steps", "100000", *COMMON]
-    if config == "scratch":
+    if config in SEEDS:
+        run += ["--seed", str(SEEDS[config])]
+    if config.startswith("scratch"):
         return [str(BEATGAN), "train", str(runs / "pack"), "--config", str(recipe_file(runs, weights)), *run]
-    extra = ["--freeze-critic", "2"] if config == "freeze2" else []
-    if config in LEARNING_RATES:  # other learning rates than fine-tuning's tenth of the recipe's
+    extra = ["--freeze-critic", "2"] if config.startswith("freeze2") else []
+    if config in LEARNING_RATES:  # other learning rates than fine-tuning's default (config.FINETUNE_LR_SCALE)
         train, scale = json.loads(recipe_file(runs, weights).read_text())["train"], LEARNING_RATES[config]
-        extra = [f"--{name.replace('_', '-')}={train[name] * scale:g}" for name in ("g_learning_rate", "d_learning_rate")]
+        extra += [f"--{name.replace('_', '-')}={train[name] * scale:g}" for name in ("g_learning_rate", "d_learning_rate")]
     return [str(BEATGAN), "finetune", str(runs / "pack"), "--weights", str(weights), "--no-evaluate", *extra, *run]
 
 
@@ -198,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", type=float, nargs="+", default=[10, 20, 40], help="CPU minutes (default 10 20 40)")
     parser.add_argument("--loops", type=int, default=50, help="loops of the demo pack, split in two halves (default 50)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="configurations at once, one per core")
+    parser.add_argument("--cores", type=int, nargs="+", help="the cores to run on, one configuration each "
+                        "(default: the first --jobs cores)")
     parser.add_argument("--only", nargs="*", choices=CONFIGS, help="configurations to run (default: all)")
     parser.add_argument("--table", action="store_true", help="print the table from what is there, run nothing")
     parser.add_argument("--figure", type=Path, help="draw the loops of each configuration at the middle budget "
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             if (kept / "generator.npz").exists():
                 evaluate(runs, kept, core)
 
-    run_on_cores(list(args.only or CONFIGS), run, list(range(args.jobs)))
+    run_on_cores(list(args.only or CONFIGS), run, args.cores or list(range(args.jobs)))
     print(table(runs, budgets))
     return 0
 

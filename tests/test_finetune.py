@@ -62,16 +62,17 @@ def test_finetune_starts_from_the_weights_keeps_frozen_layers_and_reports(pack, 
             assert len(saved) == 1 and np.array_equal(saved[0], given) == frozen, layer
 
 
-def test_finetune_learns_at_a_tenth_of_the_recipe_rates_unless_given(pack, weights, tmp_path, capsys):
+def test_finetune_learns_at_a_fraction_of_the_recipe_rates_unless_given(pack, weights, tmp_path, capsys):
     recipe = read_lineage(weights)["train"]  # the weights' run: wgan-gp at the reference's 1e-4
     model, config = finetune_configs(pack, weights, tmp_path / "scaled")
     assert config.g_learning_rate == pytest.approx(recipe["g_learning_rate"] * FINETUNE_LR_SCALE)
     assert config.d_learning_rate == pytest.approx(recipe["d_learning_rate"] * FINETUNE_LR_SCALE)
     assert config.loss == recipe["loss"] and model == MODEL
-    assert f"{FINETUNE_LR_SCALE:g} x the recipe's learning rates: g_learning_rate 1e-05, d_learning_rate 1e-05" \
+    rate = f"{recipe['g_learning_rate'] * FINETUNE_LR_SCALE:.3g}"
+    assert f"{FINETUNE_LR_SCALE:g} x the recipe's learning rates: g_learning_rate {rate}, d_learning_rate {rate}" \
         in capsys.readouterr().out
     _, given = finetune_configs(pack, weights, tmp_path / "given", train_options={"g_learning_rate": 3e-4})
-    assert given.g_learning_rate == 3e-4 and given.d_learning_rate == pytest.approx(1e-5)
+    assert given.g_learning_rate == 3e-4 and given.d_learning_rate == pytest.approx(recipe["d_learning_rate"] * FINETUNE_LR_SCALE)
     _, other = finetune_configs(pack, weights, tmp_path / "other", train_options={"loss": "dcgan"}, progress=False)
     assert other.g_learning_rate == pytest.approx(2e-4 * FINETUNE_LR_SCALE)  # the new loss's reference rate
 
