@@ -383,6 +383,7 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 SATURATING_LOSSES = ("dcgan", "lsgan", "hinge")  # critic losses with a floor at 0, which a critic that wins sits on
 COLLAPSE_LOSS = 0.01  # a critic loss under this ...
 COLLAPSE_STEPS = 250  # ... for this many steps in a row: in 13 runs of issues 25-26 only a collapsed one did so
+COLLAPSE_FALL = 0.5  # a run from weights whose diversity ratio falls under this share of its best is collapsing
 
 
 class CollapseWarning(UserWarning):
@@ -390,28 +391,45 @@ class CollapseWarning(UserWarning):
 
 
 class CollapseWatch(keras.callbacks.Callback):
-    """Warn once when a saturating critic loss stays at its floor: the sign of a collapsed run.
+    """Warn once when a run shows the signs of collapse: the critic's loss at its floor, or its diversity halved.
 
-    With ``--loss dcgan`` (also lsgan, hinge) a run can collapse: the critic separates real from
-    generated loops perfectly, its loss falls to 0, the generator's gradient vanishes and its loops
-    stop changing (issue 26's nearest + dcgan, seed 1: critic loss 0.000 from step 1250, diversity
-    0). Healthy runs of this CPU's recipes dip under :data:`COLLAPSE_LOSS` for at most 50 steps at
-    a time; this warns (:class:`CollapseWarning`) when the mean critic loss of every fit chunk
-    stays under it for :data:`COLLAPSE_STEPS` steps, again only after the loss has recovered.
+    From random weights, with ``--loss dcgan`` (also lsgan, hinge), a run can collapse: the critic
+    separates real from generated loops perfectly, its loss falls to 0, the generator's gradient
+    vanishes and its loops stop changing (issue 26's nearest + dcgan, seed 1: critic loss 0.000
+    from step 1250, diversity 0). Healthy runs of this CPU's recipes dip under
+    :data:`COLLAPSE_LOSS` for at most 50 steps at a time; this warns (:class:`CollapseWarning`)
+    when the mean critic loss of every fit chunk stays under it for :data:`COLLAPSE_STEPS` steps,
+    again only after the loss has recovered.
+
+    A run that starts from trained weights (fine-tuning, ``--init-from``) starts with a critic that
+    already wins: on the demo pack of ``benchmarks/FINETUNE.md`` the shipped critic's dcgan loss
+    sat at 0.002-0.01 from step 300 on in every fine-tuning run, including those whose loops kept
+    their diversity. There the loss says nothing, and the watch looks at the cheap evaluation's
+    diversity ratio instead (:meth:`observe_diversity`, fed by :class:`CheapEvaluation`): it warns
+    when the ratio falls under :data:`COLLAPSE_FALL` of the best it has had in the run, the start
+    included (the recipe's learning rates: 0.65 at step 200, 0.38 at step 700).
 
     Parameters
     ----------
     loss : str
-        The run's ``TrainConfig.loss``; the watch only looks at :data:`SATURATING_LOSSES`.
+        The run's ``TrainConfig.loss``; the loss rule only looks at :data:`SATURATING_LOSSES`.
     steps : int, optional
         Generator steps the loss must stay low before the warning (default :data:`COLLAPSE_STEPS`).
+    from_weights : bool, optional
+        The run started from trained weights: the diversity rule instead of the loss rule.
+    best : tuple of (float, int), optional
+        A resumed run's best diversity ratio so far and its step (from its ``metrics.jsonl``).
     """
 
-    def __init__(self, loss: str, *, steps: int | None = None):
+    def __init__(self, loss: str, *, steps: int | None = None, from_weights: bool = False,
+                 best: tuple[float, int] | None = None):
         super().__init__()
         self.loss, self.steps = loss, COLLAPSE_STEPS if steps is None else steps
+        self.from_weights = from_weights
         self.low_since: int | None = None  # first step of the current stretch under the floor
         self.warned = False
+        self.best = best  # the highest diversity ratio so far, and its step
+        self.fell = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._begin = generator_step(self.model)
@@ -421,7 +439,7 @@ class CollapseWatch(keras.callbacks.Callback):
 
     def observe(self, begin: int, end: int, d_loss: float) -> None:
         """Take the mean critic loss ``d_loss`` of generator steps ``begin`` to ``end``; warn when due."""
-        if self.loss not in SATURATING_LOSSES or end <= begin:
+        if self.from_weights or self.loss not in SATURATING_LOSSES or end <= begin:
             return
         if not d_loss < COLLAPSE_LOSS:  # NaN too: not a sign of this
             self.low_since, self.warned = None, False
@@ -435,6 +453,23 @@ class CollapseWatch(keras.callbacks.Callback):
                 f"({end - self.low_since} steps): the critic wins outright and the generator has likely collapsed "
                 "(its loops stop changing; listen to the previews). Restart with another --seed, or train with "
                 "--loss wgan-gp (the paper's, which does not saturate)", CollapseWarning, stacklevel=2)
+
+    def observe_diversity(self, step: int, diversity: float) -> None:
+        """Take the cheap evaluation's diversity ratio at generator step ``step``; warn when due (runs from weights)."""
+        if not self.from_weights or not np.isfinite(diversity):
+            return
+        if self.best is None or diversity > self.best[0]:
+            self.best = (float(diversity), step)
+        best, at = self.best
+        if diversity >= COLLAPSE_FALL * best:
+            self.fell = False
+        elif not self.fell:
+            self.fell = True
+            warnings.warn(
+                f"the diversity ratio of the generated loops has fallen from {best:.2f} (step {at}) to {diversity:.2f} "
+                f"(step {step}), under {COLLAPSE_FALL:g} of its best: the generator is collapsing onto fewer loops "
+                f"(listen to the previews). An earlier step keeps more variety (beatgan export --run-dir RUN --step "
+                f"{at}); lower --g-learning-rate and --d-learning-rate slow it", CollapseWarning, stacklevel=2)
 
 
 class CheapEvaluation(keras.callbacks.Callback):
@@ -462,13 +497,16 @@ class CheapEvaluation(keras.callbacks.Callback):
         Also writes the scalars to TensorBoard.
     echo : bool, optional
         Print a line per evaluation.
+    watch : CollapseWatch, optional
+        Given each diversity ratio (:meth:`CollapseWatch.observe_diversity`).
     """
 
     def __init__(self, path, latents: np.ndarray, reference, *, sample_rate: int, every: int,
-                 writer: SummaryWriter | None = None, echo: bool = True):
+                 writer: SummaryWriter | None = None, echo: bool = True, watch: CollapseWatch | None = None):
         super().__init__()
         self.path, self.latents, self.reference = None if path is None else Path(path), latents, reference
         self.sample_rate, self.every, self.writer, self.echo = sample_rate, every, writer, echo
+        self.watch = watch
 
     def on_epoch_end(self, epoch, logs=None):
         step = generator_step(self.model)
@@ -492,4 +530,6 @@ class CheapEvaluation(keras.callbacks.Callback):
             self.writer.scalars(step, values)
         if self.echo:
             print(f"step {step}  " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()), flush=True)
+        if self.watch is not None:
+            self.watch.observe_diversity(step, values["eval/diversity"])
         return values

@@ -307,7 +307,7 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
                            writer=writer, echo=progress, resume_step=start, deadline=deadline)
     stop = StopRequest(echo=progress, deadline=deadline)
     callbacks = _callbacks(audio, run_dir, model_config, tc, save=save, stop=stop, logger=logger, writer=writer,
-                           progress=progress, eval_every=eval_every)
+                           progress=progress, eval_every=eval_every, from_weights=init_from is not None)
     verbose = 1 if isinstance(callbacks[0], keras.callbacks.ProgbarLogger) else 0
     cheap = next((c for c in callbacks if isinstance(c, CheapEvaluation)), None) if eval_ends else None
     if cheap is not None and not restored:
@@ -351,17 +351,22 @@ def _drive(audio, run_dir: Path, model_config: ModelConfig, train_config: TrainC
 
 
 def _callbacks(audio, run_dir: Path, model_config: ModelConfig, tc: TrainConfig, *, save, stop, logger, writer,
-               progress: bool, eval_every: int) -> list:
-    """The callbacks of ``fit``: stop, log, previews, checkpoints, cheap evaluation; Keras' bar first on a terminal."""
+               progress: bool, eval_every: int, from_weights: bool = False) -> list:
+    """The callbacks of ``fit``: stop, log, previews, checkpoints, collapse watch, cheap evaluation; Keras' bar first
+    on a terminal."""
     writer_process = distributed.is_writer()
     latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
+    history = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
+    best = max(((r["eval/diversity"], r["step"]) for r in history
+                if np.isfinite(r.get("eval/diversity", np.nan))), default=None)  # a resumed run's best so far
+    watch = CollapseWatch(tc.loss, from_weights=from_weights, best=best)
     callbacks = [
         StopOnRequest(stop),
         logger,
         AudioPreviews(run_dir / PREVIEWS_DIR if writer_process else None, latents,
                       sample_rate=model_config.sample_rate, every=tc.preview_every, writer=writer),
         PeriodicCheckpoint(save, every=tc.checkpoint_every),
-        CollapseWatch(tc.loss),
+        watch,
     ]
     if eval_every and len(audio) < EVAL_MIN_EXAMPLES:
         warnings.warn(f"cheap evaluation off: {len(audio)} training examples, at least {EVAL_MIN_EXAMPLES} needed "
@@ -377,7 +382,8 @@ def _callbacks(audio, run_dir: Path, model_config: ModelConfig, tc: TrainConfig,
                                        sample_rate=model_config.sample_rate, seed=tc.seed)
         callbacks.append(CheapEvaluation(
             run_dir / METRICS_FILE if writer_process else None, preview_latents(model_config.latent_dim, count=EVAL_COUNT, seed=tc.seed + 1),
-            reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress))
+            reference, sample_rate=model_config.sample_rate, every=eval_every, writer=writer, echo=progress,
+            watch=watch))
     verbose = 1 if progress and _interactive() else 0  # off a terminal the logger's lines are the progress
     if verbose:  # the bar first, so it ends its line before the logger prints
         callbacks.insert(0, keras.callbacks.ProgbarLogger())

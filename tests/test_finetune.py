@@ -62,6 +62,20 @@ def test_finetune_starts_from_the_weights_keeps_frozen_layers_and_reports(pack, 
             assert len(saved) == 1 and np.array_equal(saved[0], given) == frozen, layer
 
 
+def test_finetune_watches_the_diversity_for_collapse_not_the_critic_loss(pack, weights, tmp_path, monkeypatch):
+    import beatgan.callbacks
+
+    monkeypatch.setattr(beatgan.callbacks, "COLLAPSE_LOSS", float("inf"))  # every critic loss counts as the floor
+    monkeypatch.setattr(beatgan.callbacks, "COLLAPSE_STEPS", 1)
+    monkeypatch.setattr(beatgan.callbacks, "COLLAPSE_FALL", float("inf"))  # every evaluation counts as a fall
+    with pytest.warns(beatgan.callbacks.CollapseWarning) as caught:
+        main(["finetune", str(pack), "--weights", str(weights), "--run-dir", str(tmp_path / "watched"), "--steps", "3",
+              "--loss", "dcgan", "--eval-every", "2", *QUIET])
+    said = [str(w.message) for w in caught if issubclass(w.category, beatgan.callbacks.CollapseWarning)]
+    assert len(said) == 1 and "diversity ratio of the generated loops has fallen from" in said[0]
+    assert "(step 0)" in said[0]  # the best so far is the weights' own, scored where fine-tuning starts
+
+
 def test_finetune_learns_at_a_fraction_of_the_recipe_rates_unless_given(pack, weights, tmp_path, capsys):
     recipe = read_lineage(weights)["train"]  # the weights' run: wgan-gp at the reference's 1e-4
     model, config = finetune_configs(pack, weights, tmp_path / "scaled")
