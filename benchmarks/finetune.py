@@ -6,15 +6,17 @@ against training the same recipe from scratch, at equal CPU time.
 
 The pack is :func:`beatgan.corpus.render_demo_pack` with ``--loops`` loops (90-95 bpm, a tempo the shipped
 model never heard): its odd-numbered loops are the user's pack (``RUNS/pack``), the even-numbered ones are
-held out (``RUNS/heldout``) as the reference. Five configurations, each trained with one thread pinned to
+held out (``RUNS/heldout``) as the reference. Each configuration is trained with one thread pinned to
 one core (``benchmarks/recipe.py``'s CPU budget: SIGINT at the budget, the run checkpoints and exports),
 to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/weights_<M>min``:
 
-- ``finetune``: ``beatgan finetune RUNS/pack --weights W``, the weights' recipe from their lineage;
+- ``finetune``: ``beatgan finetune RUNS/pack --weights W``, the weights' recipe from their lineage at
+  fine-tuning's default learning rates (``config.FINETUNE_LR_SCALE`` of the recipe's);
 - ``freeze2``: the same with ``--freeze-critic 2``;
 - ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights;
-- ``finetune-recipe-lr``, ``finetune-half-lr``: ``finetune`` at the recipe's learning rates, and at half of
-  fine-tuning's tenth of them.
+- ``finetune-s1``, ``scratch-s1``: ``finetune`` and ``scratch`` with ``--seed 1``;
+- ``finetune-tenth-lr``, ``freeze2-tenth-lr``, ``finetune-recipe-lr``: ``finetune`` and ``freeze2`` at a
+  tenth of the recipe's learning rates (the default before session 4), ``finetune`` at the recipe's own.
 
 Every kept weights directory is then evaluated against the held-out half::
 
