@@ -356,8 +356,8 @@ def _callbacks(audio, run_dir: Path, model_config: ModelConfig, tc: TrainConfig,
     on a terminal."""
     writer_process = distributed.is_writer()
     latents = preview_latents(model_config.latent_dim, count=PREVIEW_COUNT, seed=tc.seed)
-    history = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
-    best = max(((r["eval/diversity"], r["step"]) for r in history
+    resumed = from_weights and (run_dir / METRICS_FILE).exists()  # only the diversity rule of a run from weights needs it
+    best = max(((r["eval/diversity"], r["step"]) for r in (read_jsonl(run_dir / METRICS_FILE) if resumed else [])
                 if np.isfinite(r.get("eval/diversity", np.nan))), default=None)  # a resumed run's best so far
     watch = CollapseWatch(tc.loss, from_weights=from_weights, best=best)
     callbacks = [
