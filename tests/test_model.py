@@ -146,6 +146,9 @@ def test_generator_is_the_same_function_in_training_and_inference():
 @pytest.mark.parametrize("slice_len", SLICE_LENGTHS)
 def test_generator_shape_and_range(slice_len, channels):
     config = ModelConfig(slice_len=slice_len, channels=channels, model_dim=2)
+    # Seeded: with random initial weights the saturated share below ranged 0.5-0.85 over 40 seeds at
+    # 65536 samples, stereo (dead ReLU regions give exact zeros), and fell under 0.5 once in a full run.
+    keras.utils.set_random_seed(0)
     generator = build_generator(config)
     z = np.random.default_rng(0).uniform(-1, 1, (2, config.latent_dim)).astype("float32")
     audio = keras.ops.convert_to_numpy(generator(z))
