@@ -2,7 +2,7 @@
 against training the same recipe from scratch, at equal CPU time.
 
     python benchmarks/finetune.py [--runs ../runs27] [--weights weights] [--budgets 10 20 40] [--jobs 2]
-                                  [--loops 50] [--only NAME ...] [--table] [--figure PNG]
+                                  [--loops 50] [--reference-loops 200] [--only NAME ...] [--table] [--figure PNG]
 
 The pack is :func:`beatgan.corpus.render_demo_pack` with ``--loops`` loops (90-95 bpm, a tempo the shipped
 model never heard): its odd-numbered loops are the user's pack (``RUNS/pack``), the even-numbered ones are
@@ -21,6 +21,12 @@ to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/
 Every kept weights directory is then evaluated against the held-out half::
 
     beatgan evaluate --weights RUN/weights_<M>min --reference RUNS/heldout -n 200 --seed 0
+
+and against ``--reference-loops`` more loops of the pack's style (``RUNS/heldout_large``: the same renderer,
+seed and tempi, the loops that follow the pack's, none of them in it), where FAD and the diversity ratio
+compare 100 loops a set instead of the held-out half's 12 (``RUN/weights_<M>min.evaluation_large``)::
+
+    beatgan evaluate --weights RUN/weights_<M>min --reference RUNS/heldout_large -n 200 --seed 0
 
 and checked for copying the pack: the share of 200 generated loops whose BeatGAN score against their nearest
 pack loop is at most 0.1 (near-copies), and latent recovery of 8 pack loops against 8 held-out loops (the
@@ -50,16 +56,26 @@ CONFIGS = ("finetune", "freeze2", "scratch", "finetune-s1", "scratch-s1", "finet
 LEARNING_RATES = {"finetune-recipe-lr": 1.0, "finetune-tenth-lr": 0.1, "freeze2-tenth-lr": 0.1}  # times the recipe's
 SEEDS = {"finetune-s1": 1, "scratch-s1": 1}  # the others: the recipe's seed, 0
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
+LARGE_METRICS = ("fad", "ndb_k", "diversity", "close_pairs", "on_grid")  # the larger reference's table
+SHIPPED = "shipped"  # the weights before fine-tuning, evaluated as RUNS/shipped/weights_0min
 
 
-def prepare(runs: Path, loops: int) -> None:
-    """The demo pack, split into the user's half (odd-numbered loops) and the held-out half."""
+def prepare(runs: Path, loops: int, reference_loops: int) -> None:
+    """The demo pack, split into the user's half (odd-numbered loops) and the held-out half, and a larger held-out set.
+
+    The renderer draws loop ``i`` the same whatever the count, so the ``reference_loops`` loops rendered after
+    the pack's ``loops`` are of its style (kits, patterns, 90-95 bpm) and none of them is in it.
+    """
     from beatgan.corpus import render_demo_pack
 
     everything = runs / "demo_pack"
     render_demo_pack(everything, count=loops)
     files = sorted(everything.glob("loop_*.wav"))
-    for half, chosen in (("pack", files[0::2]), ("heldout", files[1::2])):
+    more = runs / f"demo_pack_{loops + reference_loops}"
+    render_demo_pack(more, count=loops + reference_loops)
+    extra = sorted(more.glob("loop_*.wav"))
+    assert [p.name for p in extra[:loops]] == [p.name for p in files], "the renderer no longer draws a prefix-stable pack"
+    for half, chosen in (("pack", files[0::2]), ("heldout", files[1::2]), ("heldout_large", extra[loops:])):
         (runs / half).mkdir(exist_ok=True)
         for path in chosen:
             if not (runs / half / path.name).exists():
@@ -109,15 +125,20 @@ def train_config(config: str, runs: Path, weights: Path, budgets: list[float], c
 EVALUATING = threading.Lock()  # one evaluation at a time (numba's cache races, numba#10128)
 
 
+LARGE = "heldout_large"
+REFERENCES = {"": "heldout", "_large": LARGE}  # evaluation folder suffix: reference folder
+
+
 def evaluate(runs: Path, kept: Path, core: int) -> None:
-    """``beatgan evaluate`` against the held-out half, and the copying checks against the pack."""
+    """``beatgan evaluate`` against the held-out half and the larger held-out set, and the copying checks."""
     env = {**os.environ, **SINGLE_THREAD}
     with EVALUATING:
-        output = kept.with_name(kept.name + ".evaluation")
-        if not (output / "evaluation.json").exists():
-            subprocess.run(["taskset", "-c", str(core), str(BEATGAN), "evaluate", "--weights", str(kept),
-                            "--reference", str(runs / "heldout"), "-n", "200", "--seed", "0", "-o", str(output),
-                            "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
+        for suffix, reference in REFERENCES.items():
+            output = kept.with_name(kept.name + ".evaluation" + suffix)
+            if not (output / "evaluation.json").exists():
+                subprocess.run(["taskset", "-c", str(core), str(BEATGAN), "evaluate", "--weights", str(kept),
+                                "--reference", str(runs / reference), "-n", "200", "--seed", "0", "-o",
+                                str(output), "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
         copying = kept.with_name(kept.name + ".copying.json")
         if not copying.exists():
             subprocess.run(["taskset", "-c", str(core), sys.executable, __file__, "--copying", str(kept),
@@ -171,30 +192,41 @@ def figure(runs: Path, weights: Path, minutes: float, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def table(runs: Path, budgets: list[float]) -> str:
-    """FINETUNE.md's table: each configuration at each budget, metrics with their 95 % intervals."""
-    head = ["config", "CPU min", "steps", *METRICS, "pack near-copies", "recovery gap dB (verdict)"]
+def table(runs: Path, budgets: list[float], suffix: str = "") -> str:
+    """FINETUNE.md's tables: the shipped weights and each configuration at each budget, with 95 % intervals.
+
+    ``suffix`` "" reads the evaluations against the held-out half (with the copying checks), "_large" those
+    against the larger held-out set.
+    """
+    metrics = METRICS if not suffix else LARGE_METRICS
+    head = ["config", "CPU min", "steps", *metrics, *(["pack near-copies", "recovery gap dB (verdict)"] * (not suffix))]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for config in CONFIGS:
-        for minutes in budgets:
-            kept = runs / config / f"weights_{minutes:g}min"
-            report = kept.with_name(kept.name + ".evaluation") / "evaluation.json"
-            if not report.exists():
-                continue
-            data = json.loads(report.read_text())
-            lineage = json.loads((kept / "lineage.json").read_text())
-            cells = [config, f"{minutes:g}", str(lineage["step"])]
-            for name in METRICS:
-                value = data["metrics"]["generated"].get(name)
-                low, high = (data["intervals"]["generated"].get(name) or [None, None])[:2]
-                cells.append("n/a" if value is None else f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if low is not None else ""))
-            copy_file = kept.with_name(kept.name + ".copying.json")
-            if copy_file.exists():
-                copied = json.loads(copy_file.read_text())
-                rec = copied["recovery"]
-                cells += [f"{copied['fraction_similar']:.3f}", f"{rec['gap_db']:.2f} ({rec['verdict']})"]
-            rows.append("| " + " | ".join(cells) + " |")
+    kept_dirs = [(SHIPPED, 0, runs / SHIPPED / "weights_0min")]
+    kept_dirs += [(config, minutes, runs / config / f"weights_{minutes:g}min") for config in CONFIGS for minutes in budgets]
+    for config, minutes, kept in kept_dirs:
+        report = kept.with_name(kept.name + ".evaluation" + suffix) / "evaluation.json"
+        if not report.exists():
+            continue
+        data = json.loads(report.read_text())
+        lineage = json.loads((kept / "lineage.json").read_text())
+        cells = [config, f"{minutes:g}", str(lineage["step"])]
+        for name in metrics:
+            value = data["metrics"]["generated"].get(name)
+            low, high = (data["intervals"]["generated"].get(name) or [None, None])[:2]
+            cells.append("n/a" if value is None else f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if low is not None else ""))
+        copy_file = kept.with_name(kept.name + ".copying.json")
+        if copy_file.exists() and not suffix:
+            copied = json.loads(copy_file.read_text())
+            rec = copied["recovery"]
+            cells += [f"{copied['fraction_similar']:.3f}", f"{rec['gap_db']:.2f} ({rec['verdict']})"]
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def tables(runs: Path, budgets: list[float]) -> str:
+    """Both tables of FINETUNE.md, each under the marker FINETUNE.md holds it by."""
+    return (f"<!-- table: python benchmarks/finetune.py --runs ../runs27 --table -->\n{table(runs, budgets)}\n\n"
+            f"<!-- table against {LARGE}: the same command -->\n{table(runs, budgets, '_large')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=REPO / "weights", help="weights to fine-tune (with critic.npz)")
     parser.add_argument("--budgets", type=float, nargs="+", default=[10, 20, 40], help="CPU minutes (default 10 20 40)")
     parser.add_argument("--loops", type=int, default=50, help="loops of the demo pack, split in two halves (default 50)")
+    parser.add_argument("--reference-loops", type=int, default=200, help="loops of the larger held-out set "
+                        "(default 200)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="configurations at once, one per core")
     parser.add_argument("--cores", type=int, nargs="+", help="the cores to run on, one configuration each "
                         "(default: the first --jobs cores)")
@@ -217,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         copying(runs, args.copying)
         return 0
     if args.table:
-        print(table(runs, budgets))
+        print(tables(runs, budgets))
         return 0
     if args.figure:
         figure(runs, args.weights.resolve(), budgets[len(budgets) // 2], args.figure)
@@ -225,8 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.weights / "critic.npz").exists():
         parser.error(f"{args.weights} has no critic.npz: fine-tuning needs weights that carry their critic")
     runs.mkdir(parents=True, exist_ok=True)
-    prepare(runs, args.loops)
+    prepare(runs, args.loops, args.reference_loops)
     weights = args.weights.resolve()
+    cores = args.cores or list(range(args.jobs))
+    shipped = runs / SHIPPED / "weights_0min"
+    if not (shipped / "generator.npz").exists():
+        shutil.copytree(weights, shipped, dirs_exist_ok=True)
+    evaluate(runs, shipped, cores[0])
 
     def run(config: str, core: int) -> None:
         train_config(config, runs, weights, budgets, core)
@@ -235,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             if (kept / "generator.npz").exists():
                 evaluate(runs, kept, core)
 
-    run_on_cores(list(args.only or CONFIGS), run, args.cores or list(range(args.jobs)))
-    print(table(runs, budgets))
+    run_on_cores(list(args.only or CONFIGS), run, cores)
+    print(tables(runs, budgets))
     return 0
 
 
