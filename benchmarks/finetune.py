@@ -14,7 +14,7 @@ to each of ``--budgets`` CPU minutes in turn, the weights of each kept as ``RUN/
   fine-tuning's default learning rates (``config.FINETUNE_LR_SCALE`` of the recipe's);
 - ``freeze2``: the same with ``--freeze-critic 2``;
 - ``scratch``: ``beatgan train RUNS/pack --config RUNS/recipe.json``, the same recipe from random weights;
-- ``finetune-s1``, ``scratch-s1``: ``finetune`` and ``scratch`` with ``--seed 1``;
+- ``finetune-s1``, ``freeze2-s1``, ``scratch-s1``: ``finetune``, ``freeze2`` and ``scratch`` with ``--seed 1``;
 - ``finetune-tenth-lr``, ``freeze2-tenth-lr``, ``finetune-recipe-lr``: ``finetune`` and ``freeze2`` at a
   tenth of the recipe's learning rates (the default before session 4), ``finetune`` at the recipe's own.
 
@@ -51,10 +51,10 @@ from recipe import BEATGAN, REPO, SINGLE_THREAD, run_on_cores, train_to_budget  
 
 COMMON = ["--checkpoint-every", "100", "--preview-every", "100000", "--log-every", "25", "--eval-every", "0",
           "--quiet", "--no-tensorboard"]
-CONFIGS = ("finetune", "freeze2", "scratch", "finetune-s1", "scratch-s1", "finetune-tenth-lr", "freeze2-tenth-lr",
-           "finetune-recipe-lr")
+CONFIGS = ("finetune", "freeze2", "scratch", "finetune-s1", "freeze2-s1", "scratch-s1", "finetune-tenth-lr",
+           "freeze2-tenth-lr", "finetune-recipe-lr")
 LEARNING_RATES = {"finetune-recipe-lr": 1.0, "finetune-tenth-lr": 0.1, "freeze2-tenth-lr": 0.1}  # times the recipe's
-SEEDS = {"finetune-s1": 1, "scratch-s1": 1}  # the others: the recipe's seed, 0
+SEEDS = {"finetune-s1": 1, "freeze2-s1": 1, "scratch-s1": 1}  # the others: the recipe's seed, 0
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
 LARGE_METRICS = ("fad", "ndb_k", "diversity", "close_pairs", "on_grid")  # the larger reference's table
 SHIPPED = "shipped"  # the weights before fine-tuning, evaluated as RUNS/shipped/weights_0min
