@@ -30,8 +30,10 @@ compare 100 loops a set instead of the held-out half's 12 (``RUN/weights_<M>min.
 
 and checked for copying the pack: the share of 200 generated loops whose BeatGAN score against their nearest
 pack loop is at most 0.1 (near-copies), and latent recovery of 8 pack loops against 8 held-out loops (the
-recovery report's gap and verdict), in ``RUN/weights_<M>min.copying.json``. ``--table`` prints the table of
-FINETUNE.md from what is there, ``--figure PNG`` draws a loop of each configuration at the middle budget.
+recovery report's gap and verdict), in ``RUN/weights_<M>min.copying.json``. The shipped weights themselves
+are evaluated and checked the same way, as ``RUNS/shipped/weights_0min`` (the tables' ``shipped`` row).
+``--table`` prints the tables of FINETUNE.md from what is there, ``--figure PNG`` draws a loop of each
+configuration at the middle budget.
 Re-running skips what is done and resumes a cut-off stage.
 """
 
@@ -74,7 +76,9 @@ def prepare(runs: Path, loops: int, reference_loops: int) -> None:
     more = runs / f"demo_pack_{loops + reference_loops}"
     render_demo_pack(more, count=loops + reference_loops)
     extra = sorted(more.glob("loop_*.wav"))
-    assert [p.name for p in extra[:loops]] == [p.name for p in files], "the renderer no longer draws a prefix-stable pack"
+    if [p.name for p in extra[:loops]] != [p.name for p in files]:  # names carry each loop's kit, pattern and tempo
+        raise SystemExit(f"{more}'s first {loops} loops are not {everything}'s: the renderer no longer draws loop i "
+                         "the same whatever the count, so the larger held-out set could overlap the pack")
     for half, chosen in (("pack", files[0::2]), ("heldout", files[1::2]), ("heldout_large", extra[loops:])):
         (runs / half).mkdir(exist_ok=True)
         for path in chosen:
@@ -241,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, nargs="+", help="the cores to run on, one configuration each "
                         "(default: the first --jobs cores)")
     parser.add_argument("--only", nargs="*", choices=CONFIGS, help="configurations to run (default: all)")
-    parser.add_argument("--table", action="store_true", help="print the table from what is there, run nothing")
+    parser.add_argument("--table", action="store_true", help="print both tables from what is there, run nothing")
     parser.add_argument("--figure", type=Path, help="draw the loops of each configuration at the middle budget "
                         "(latent seed 0) to this PNG, run nothing")
     parser.add_argument("--copying", type=Path, help=argparse.SUPPRESS)  # one copying check, in its own process
