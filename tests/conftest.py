@@ -5,11 +5,19 @@ Other test modules use ``drum_recording`` and ``drum_recording_path``; keep the 
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pytest
+# Under `make test` the suite runs one xdist worker per core: each worker's TensorFlow then keeps to one
+# thread, as two workers with a pool of two threads each (and the processes some tests start) oversubscribe
+# two cores. Set before any test module imports TensorFlow; a variable already set is left alone.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # The amen break from Debian's sonic-pi-samples (CC0); the CI installs that package.
 DRUM_RECORDING = Path("/usr/share/sonic-pi/samples/loop_amen.flac")
