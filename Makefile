@@ -36,9 +36,10 @@ run: setup corpus
 	$(PY) scripts/main_job.py --data $(DATA) --out $(OUT)
 
 # The suite runs in parallel, one worker per core (at most 4; TEST_JOBS=0 runs it in this process).
-# Each test file stays on one worker (--dist loadfile), so module and file fixtures are built once.
+# Each test file stays on one worker (--dist loadfile), so module and file fixtures are built once; the
+# heaviest files go first (tests/conftest.py: HEAVY_FILES, with --no-loadscope-reorder).
 TEST_JOBS ?= auto
-PYTEST    := $(PY) -m pytest -ra -n $(TEST_JOBS) --maxprocesses 4 --dist loadfile
+PYTEST    := $(PY) -m pytest -ra -n $(TEST_JOBS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 test: setup browser
 	$(PYTEST)
