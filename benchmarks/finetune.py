@@ -60,26 +60,23 @@ SEEDS = {"finetune-s1": 1, "freeze2-s1": 1, "scratch-s1": 1}  # the others: the 
 METRICS = ("fad", "ndb_k", "diversity", "tonal_lines", "silence", "on_grid")
 LARGE_METRICS = ("fad", "ndb_k", "diversity", "close_pairs", "on_grid")  # the larger reference's table
 SHIPPED = "shipped"  # the weights before fine-tuning, evaluated as RUNS/shipped/weights_0min
+LARGE = "heldout_large"
+REFERENCES = {"": "heldout", "_large": LARGE}  # evaluation folder suffix: reference folder
 
 
 def prepare(runs: Path, loops: int, reference_loops: int) -> None:
     """The demo pack, split into the user's half (odd-numbered loops) and the held-out half, and a larger held-out set.
 
-    The renderer draws loop ``i`` the same whatever the count, so the ``reference_loops`` loops rendered after
-    the pack's ``loops`` are of its style (kits, patterns, 90-95 bpm) and none of them is in it.
+    One render of ``loops + reference_loops`` loops: its first ``loops`` are the pack and its held-out half (the
+    renderer draws loop ``i`` the same whatever the count, so they are the bytes a render of ``loops`` gives),
+    the rest, of the same style (kits, patterns, 90-95 bpm) and none of them in the pack, the larger set.
     """
     from beatgan.corpus import render_demo_pack
 
-    everything = runs / "demo_pack"
-    render_demo_pack(everything, count=loops)
+    everything = runs / f"demo_pack_{loops + reference_loops}"
+    render_demo_pack(everything, count=loops + reference_loops)
     files = sorted(everything.glob("loop_*.wav"))
-    more = runs / f"demo_pack_{loops + reference_loops}"
-    render_demo_pack(more, count=loops + reference_loops)
-    extra = sorted(more.glob("loop_*.wav"))
-    if [p.name for p in extra[:loops]] != [p.name for p in files]:  # names carry each loop's kit, pattern and tempo
-        raise SystemExit(f"{more}'s first {loops} loops are not {everything}'s: the renderer no longer draws loop i "
-                         "the same whatever the count, so the larger held-out set could overlap the pack")
-    for half, chosen in (("pack", files[0::2]), ("heldout", files[1::2]), ("heldout_large", extra[loops:])):
+    for half, chosen in (("pack", files[:loops:2]), ("heldout", files[1:loops:2]), ("heldout_large", files[loops:])):
         (runs / half).mkdir(exist_ok=True)
         for path in chosen:
             if not (runs / half / path.name).exists():
@@ -127,10 +124,6 @@ def train_config(config: str, runs: Path, weights: Path, budgets: list[float], c
 
 
 EVALUATING = threading.Lock()  # one evaluation at a time (numba's cache races, numba#10128)
-
-
-LARGE = "heldout_large"
-REFERENCES = {"": "heldout", "_large": LARGE}  # evaluation folder suffix: reference folder
 
 
 def evaluate(runs: Path, kept: Path, core: int) -> None:
